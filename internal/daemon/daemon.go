@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// LogConfig is what the daemons' --log-* flags set.
+type LogConfig struct {
+	Level  string // logrus level name: debug, info, warn, error
+	Format string // text or json
+	File   string // empty: stderr
+}
+
+// NewLogger builds the daemon's logger. It returns a closer for the log file.
+func NewLogger(cfg LogConfig) (*logrus.Logger, io.Closer, error) {
+	log := logrus.New()
+	level, err := logrus.ParseLevel(cfg.Level)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-level %q: %w", cfg.Level, err)
+	}
+	log.SetLevel(level)
+	switch cfg.Format {
+	case "", "text":
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return nil, nil, fmt.Errorf("--log-format %q: want text or json", cfg.Format)
+	}
+	var closer io.Closer = io.NopCloser(nil)
+	if cfg.File != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.File), 0o755); err != nil {
+			return nil, nil, fmt.Errorf("create log dir: %w", err)
+		}
+		f, err := os.OpenFile(cfg.File, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open log file: %w", err)
+		}
+		log.SetOutput(f)
+		closer = f
+	}
+	return log, closer, nil
+}
+
+// NotifyReady tells systemd (Type=notify) that the daemon is ready, when
+// NOTIFY_SOCKET is set. Without it, it does nothing.
+func NotifyReady() error {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return nil
+	}
+	if sock[0] == '@' {
+		sock = "\x00" + sock[1:]
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return fmt.Errorf("notify systemd: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("READY=1")); err != nil {
+		return fmt.Errorf("notify systemd: %w", err)
+	}
+	return nil
+}
+
+// SignalContext returns a context cancelled on SIGTERM or SIGINT.
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+}
