@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/runc/libcontainer"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/lifecycle"
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
+)
+
+var execCommand = &cli.Command{
+	Name:      "exec",
+	Usage:     "run a new process in a running container",
+	ArgsUsage: "<container-id> [command [args...]]",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "process", Aliases: []string{"p"}, Usage: "JSON file of the OCI process (overrides the command line)"},
+		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
+		&cli.StringFlag{Name: "pidfd-socket", Usage: "accepted for runc compatibility; not supported"},
+		&cli.StringFlag{Name: "cwd", Usage: "working directory"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "extra environment variable (KEY=value)"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a terminal"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "uid[:gid]"},
+		&cli.IntSliceFlag{Name: "additional-gids", Aliases: []string{"g"}, Usage: "additional gids"},
+		&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "extra capability (with SYSBOX_HONOR_CAPS)"},
+		&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs"},
+		&cli.StringFlag{Name: "apparmor", Usage: "AppArmor profile"},
+		&cli.StringFlag{Name: "process-label", Usage: "SELinux label"},
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the process"},
+		&cli.StringFlag{Name: "pid-file", Usage: "file to write the process's pid to"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many extra fds (from fd 3)"},
+		&cli.StringSliceFlag{Name: "cgroup", Usage: "accepted for runc compatibility; sub-cgroups are not supported"},
+		&cli.BoolFlag{Name: "ignore-paused", Usage: "allow exec in a paused container"},
+	},
+	Action: func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 1, false); err != nil {
+			return err
+		}
+		if ctx.String("pidfd-socket") != "" {
+			return fmt.Errorf("--pidfd-socket is not supported by sysbox-runc")
+		}
+		if len(ctx.StringSlice("cgroup")) > 0 {
+			return fmt.Errorf("--cgroup is not supported by sysbox-runc")
+		}
+		c, err := loadContainer(ctx)
+		if err != nil {
+			return err
+		}
+		status, err := c.Status()
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.ID(), err)
+		}
+		if status == libcontainer.Stopped {
+			return fmt.Errorf("cannot exec in container %s: it has stopped", c.ID())
+		}
+		if status == libcontainer.Paused && !ctx.Bool("ignore-paused") {
+			return fmt.Errorf("cannot exec in container %s: it is paused", c.ID())
+		}
+		root, err := stateRoot(ctx)
+		if err != nil {
+			return err
+		}
+		st, err := lifecycle.LoadState(filepath.Join(root, c.ID()))
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.ID(), err)
+		}
+		p, err := execProcess(ctx, c)
+		if err != nil {
+			return err
+		}
+		p.Env = withoutSysboxEnv(p.Env)
+		syscont.ProcessCaps(p, st.Options, lifecycle.KnownCaps())
+		return runExec(ctx, c, p)
+	},
+}
+
+// execProcess builds the OCI process to run: from --process, or from the
+// container's own process with the command line's changes.
+func execProcess(ctx *cli.Context, c *libcontainer.Container) (*specs.Process, error) {
+	if path := ctx.String("process"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--process: %w", err)
+		}
+		var p specs.Process
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, fmt.Errorf("--process %s: malformed JSON: %w", path, err)
+		}
+		return &p, nil
+	}
+	if ctx.NArg() < 2 {
+		return nil, fmt.Errorf("exec needs a command (or --process)")
+	}
+	cfg := c.Config()
+	p := &specs.Process{
+		Args:            ctx.Args().Tail(),
+		Env:             append(append([]string{}, containerEnv(c)...), ctx.StringSlice("env")...),
+		Cwd:             "/",
+		Terminal:        ctx.Bool("tty"),
+		NoNewPrivileges: ctx.Bool("no-new-privs") || cfg.NoNewPrivileges,
+		ApparmorProfile: ctx.String("apparmor"),
+		SelinuxLabel:    ctx.String("process-label"),
+	}
+	if cwd := ctx.String("cwd"); cwd != "" {
+		p.Cwd = cwd
+	}
+	if u := ctx.String("user"); u != "" {
+		uid, gid, err := parseUser(u)
+		if err != nil {
+			return nil, fmt.Errorf("--user: %w", err)
+		}
+		p.User.UID, p.User.GID = uid, gid
+	}
+	for _, g := range ctx.IntSlice("additional-gids") {
+		if g < 0 {
+			return nil, fmt.Errorf("--additional-gids: %d is negative", g)
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
+	}
+	if caps := ctx.StringSlice("cap"); len(caps) > 0 {
+		p.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	}
+	return p, nil
+}
+
+// containerEnv is the environment of the container's init, which an exec
+// without --process starts from (as runc does with the bundle's spec).
+func containerEnv(c *libcontainer.Container) []string {
+	st, err := c.OCIState()
+	if err != nil || st.Bundle == "" {
+		return nil
+	}
+	spec, err := loadSpec(st.Bundle)
+	if err != nil {
+		return nil
+	}
+	return spec.Process.Env
+}
+
+func parseUser(s string) (uint32, uint32, error) {
+	uidStr, gidStr, hasGid := strings.Cut(s, ":")
+	uid, err := strconv.ParseUint(uidStr, 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("uid %q is not a number", uidStr)
+	}
+	gid := uint64(0)
+	if hasGid {
+		if gid, err = strconv.ParseUint(gidStr, 10, 32); err != nil {
+			return 0, 0, fmt.Errorf("gid %q is not a number", gidStr)
+		}
+	}
+	return uint32(uid), uint32(gid), nil
+}
+
+// runExec starts p in c, detached or in the foreground.
+func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) error {
+	p, err := toLibcontainerProcess(sp)
+	if err != nil {
+		return err
+	}
+	n := ctx.Int("preserve-fds")
+	if n < 0 {
+		return fmt.Errorf("--preserve-fds must not be negative")
+	}
+	for i := 0; i < n; i++ {
+		p.ExtraFiles = append(p.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("preserved-fd-%d", 3+i)))
+	}
+	detach := ctx.Bool("detach")
+	io, err := setupStdio(p, sp.Terminal, detach, ctx.String("console-socket"))
+	if err != nil {
+		return err
+	}
+	defer io.Close()
+	if err := c.Run(p); err != nil {
+		return fmt.Errorf("exec in container %s: %w", c.ID(), err)
+	}
+	if err := io.started(); err != nil {
+		_ = p.Signal(os.Kill)
+		return err
+	}
+	pid, err := p.Pid()
+	if err != nil {
+		return err
+	}
+	if err := writePidFile(ctx.String("pid-file"), pid); err != nil {
+		_ = p.Signal(os.Kill)
+		return err
+	}
+	if detach {
+		return nil
+	}
+	code, err := waitForeground(p, io)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return cli.Exit("", code)
+	}
+	return nil
+}
+
+// withoutSysboxEnv drops the SYSBOX_* switches: they configure the
+// container at create and are never part of a process's environment
+// (Docker copies the container's env into every exec).
+func withoutSysboxEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "SYSBOX_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

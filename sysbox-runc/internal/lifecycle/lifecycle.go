@@ -1,0 +1,244 @@
+// Package lifecycle is what makes a libcontainer container a system
+// container: before libcontainer creates it, Prepare validates the spec,
+// leases the container's id range from sysbox-mgr, mounts its FUSE tree in
+// sysbox-fs, runs the spec pipeline and presents the rootfs ID-mapped; after
+// libcontainer started it, Started delegates its cgroups and registers it
+// with sysbox-fs; at delete, Teardown gives everything back.
+//
+// Every step that acquires something pushes its undo, so a failed create
+// leaves no lease, FUSE tree, mount or process behind.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/sysboxd/sysboxd/sysbox-ipc/fsclient"
+	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
+	"github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
+	"github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/rootfs"
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
+)
+
+// IDRangeSize is the width of every system container's uid/gid range.
+const IDRangeSize = 65536
+
+// Mgr is what the lifecycle needs from sysbox-mgr (mgrclient.Client).
+type Mgr interface {
+	Register(ctx context.Context, id, rootfs, bundle string) error
+	SubidAlloc(ctx context.Context, id string, size uint32) (*sysmgrpb.SubidAllocResponse, error)
+	ReqMounts(ctx context.Context, id, rootfs string, userDests []string) ([]*sysmgrpb.Mount, error)
+	Unregister(ctx context.Context, id string, release bool) error
+}
+
+// Fs is what the lifecycle needs from sysbox-fs (fsclient.Client).
+type Fs interface {
+	PreRegister(ctx context.Context, req *sysfspb.PreRegisterRequest) (*sysfspb.PreRegisterResponse, error)
+	Register(ctx context.Context, req *sysfspb.RegisterRequest) error
+	Unregister(ctx context.Context, id string) error
+}
+
+var (
+	_ Mgr = (*mgrclient.Client)(nil)
+	_ Fs  = (*fsclient.Client)(nil)
+)
+
+// State is what create leaves for delete. It is saved next to
+// libcontainer's state (StateFile) because delete runs in another process.
+type State struct {
+	ID         string          `json:"id"`
+	HostUID    uint32          `json:"host_uid"`
+	HostGID    uint32          `json:"host_gid"`
+	Size       uint32          `json:"size"`
+	FreshLease bool            `json:"fresh_lease"`
+	Rootfs     *rootfs.State   `json:"rootfs,omitempty"`
+	Options    syscont.Options `json:"options"`
+}
+
+// Config is how the runtime was invoked.
+type Config struct {
+	ID       string
+	Bundle   string // absolute bundle dir
+	Defaults syscont.Options
+	// StagingDir is where a plain-directory rootfs is attached ID-mapped.
+	StagingDir string
+	Log        *logrus.Entry
+}
+
+// Prepared is a container that is ready for libcontainer.
+type Prepared struct {
+	Spec  *specs.Spec
+	State State
+	cfg   Config
+	fs    Fs
+	undo  []func(context.Context) error
+}
+
+// Prepare turns spec into a system-container spec and acquires everything
+// the container needs from the daemons. On error, everything acquired so
+// far has been released.
+func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) (_ *Prepared, retErr error) {
+	opts, err := syscont.Validate(spec, cfg.Defaults)
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{Spec: spec, cfg: cfg, fs: fs, State: State{ID: cfg.ID, Options: opts}}
+	if !opts.SysContMode {
+		// SYSBOX_SYSCONT_MODE=FALSE: a plain container, nothing leased.
+		cfg.Log.Info("SYSBOX_SYSCONT_MODE=FALSE: running as a plain container")
+		return p, nil
+	}
+	defer func() {
+		if retErr != nil {
+			p.Rollback(ctx)
+		}
+	}()
+
+	rootPath := spec.Root.Path
+	if !filepath.IsAbs(rootPath) {
+		rootPath = filepath.Join(cfg.Bundle, rootPath)
+	}
+	if _, err := os.Stat(rootPath); err != nil {
+		return nil, fmt.Errorf("rootfs: %w", err)
+	}
+
+	if err := mgr.Register(ctx, cfg.ID, rootPath, cfg.Bundle); err != nil {
+		return nil, err
+	}
+	lease, err := mgr.SubidAlloc(ctx, cfg.ID, IDRangeSize)
+	if err != nil {
+		// Register alone holds nothing that survives; tell the manager the
+		// container is not running.
+		_ = mgr.Unregister(ctx, cfg.ID, false)
+		return nil, err
+	}
+	p.State.HostUID, p.State.HostGID, p.State.Size = lease.GetUid(), lease.GetGid(), lease.GetSize()
+	p.State.FreshLease = lease.GetFresh()
+	p.push(func(ctx context.Context) error { return mgr.Unregister(ctx, cfg.ID, p.State.FreshLease) })
+
+	special, err := mgr.ReqMounts(ctx, cfg.ID, rootPath, mountDestinations(spec))
+	if err != nil {
+		return nil, err
+	}
+
+	pre, err := fs.PreRegister(ctx, &sysfspb.PreRegisterRequest{
+		Id: cfg.ID, Uid: p.State.HostUID, Gid: p.State.HostGID, Size: p.State.Size,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.push(func(ctx context.Context) error { return fs.Unregister(ctx, cfg.ID) })
+
+	in := syscont.Inputs{
+		HostUID:           p.State.HostUID,
+		HostGID:           p.State.HostGID,
+		Size:              p.State.Size,
+		IDMappable:        idmap.Supported,
+		CallerOOMScoreAdj: callerOOMScoreAdj(),
+		KnownCaps:         KnownCaps(),
+		Warn:              func(msg string) { cfg.Log.Warn(msg) },
+	}
+	for _, f := range pre.GetFiles() {
+		in.VirtualFiles = append(in.VirtualFiles, syscont.VirtualFile{Dest: f.GetDestination(), Source: f.GetSource()})
+	}
+	for _, m := range special {
+		in.SpecialMounts = append(in.SpecialMounts, specs.Mount{
+			Source: m.GetSource(), Destination: m.GetDestination(), Type: m.GetType(), Options: m.GetOptions(),
+		})
+	}
+	if err := syscont.Transform(spec, opts, in); err != nil {
+		return nil, fmt.Errorf("transform spec: %w", err)
+	}
+
+	rs, err := presentRootfs(rootPath, cfg.StagingDir, p.mapping())
+	if err != nil {
+		return nil, err
+	}
+	p.State.Rootfs = rs
+	p.push(func(context.Context) error { return rootfs.Release(rs) })
+	spec.Root.Path = rs.Path
+	cfg.Log.WithField("rootfs", rs.Path).Debugf("rootfs presented ID-mapped (%s)", rs.Kind)
+	return p, nil
+}
+
+func (p *Prepared) mapping() idmap.Mapping {
+	return idmap.Mapping{HostUID: p.State.HostUID, HostGID: p.State.HostGID, Size: p.State.Size}
+}
+
+// presentRootfs ID-maps the rootfs with a short-lived user namespace that
+// has the container's mapping; the mounts keep what they need of it.
+func presentRootfs(path, staging string, m idmap.Mapping) (*rootfs.State, error) {
+	u, err := idmap.NewUserns(m)
+	if err != nil {
+		return nil, fmt.Errorf("user namespace for ID-mapping: %w", err)
+	}
+	defer u.Close()
+	st, err := rootfs.Prepare(path, staging, u, m)
+	if err != nil {
+		return nil, fmt.Errorf("present rootfs %s ID-mapped: %w", path, err)
+	}
+	return st, nil
+}
+
+func (p *Prepared) push(undo func(context.Context) error) { p.undo = append(p.undo, undo) }
+
+// Rollback releases everything Prepare acquired, newest first.
+func (p *Prepared) Rollback(ctx context.Context) {
+	for i := len(p.undo) - 1; i >= 0; i-- {
+		if err := p.undo[i](ctx); err != nil {
+			p.cfg.Log.WithError(err).Warn("rollback step failed")
+		}
+	}
+	p.undo = nil
+}
+
+// Started finishes a container that libcontainer has created: its cgroups
+// are delegated to container root and sysbox-fs learns its init process.
+func (p *Prepared) Started(ctx context.Context, initPid int, created int64, cgroupPaths map[string]string) error {
+	if !p.State.Options.SysContMode {
+		return nil
+	}
+	if err := DelegateCgroups(cgroupPaths, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
+		return err
+	}
+	return p.fs.Register(ctx, &sysfspb.RegisterRequest{
+		Id: p.cfg.ID, InitPid: int32(initPid), StartTimeUnixNano: created, CgroupPaths: cgroupPaths,
+	})
+}
+
+// Teardown gives back what a container held, after libcontainer destroyed
+// it. It carries on past errors and returns them all.
+func Teardown(ctx context.Context, st *State, mgr Mgr, fs Fs) error {
+	if !st.Options.SysContMode {
+		return nil
+	}
+	var errs []error
+	if err := fs.Unregister(ctx, st.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if st.Rootfs != nil {
+		if err := rootfs.Release(st.Rootfs); err != nil {
+			errs = append(errs, fmt.Errorf("release rootfs: %w", err))
+		}
+	}
+	if err := mgr.Unregister(ctx, st.ID, false); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func mountDestinations(spec *specs.Spec) []string {
+	dests := make([]string, 0, len(spec.Mounts))
+	for _, m := range spec.Mounts {
+		dests = append(dests, filepath.Clean(m.Destination))
+	}
+	return dests
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+)
+
+var runCommand = &cli.Command{
+	Name:      "run",
+	Usage:     "create and start a system container; in the foreground unless --detach",
+	ArgsUsage: "<container-id>",
+	Flags: append(createFlags(),
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the container's process"},
+		&cli.BoolFlag{Name: "keep", Usage: "accepted for runc compatibility; the container is deleted after it exits"},
+	),
+	Action: func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 1, true); err != nil {
+			return err
+		}
+		sc, err := newSysContainer(ctx, ctx.Args().First(), ctx.Bool("detach"))
+		if err != nil {
+			return err
+		}
+		defer sc.close()
+		if err := sc.start(ctx); err != nil {
+			return err
+		}
+		if ctx.Bool("detach") {
+			if err := sc.c.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}

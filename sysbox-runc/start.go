@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/urfave/cli/v2"
+)
+
+var startCommand = &cli.Command{
+	Name:      "start",
+	Usage:     "start a created container (release its init)",
+	ArgsUsage: "<container-id>",
+	Action: func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 1, true); err != nil {
+			return err
+		}
+		c, err := loadContainer(ctx)
+		if err != nil {
+			return err
+		}
+		status, err := c.Status()
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.ID(), err)
+		}
+		switch status {
+		case libcontainer.Created:
+			if err := c.Exec(); err != nil {
+				return fmt.Errorf("start container %s: %w", c.ID(), err)
+			}
+			return nil
+		case libcontainer.Stopped:
+			return fmt.Errorf("cannot start container %s: it has stopped", c.ID())
+		default:
+			return fmt.Errorf("cannot start container %s: it is %s", c.ID(), status)
+		}
+	},
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/containerd/console"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/utils"
+)
+
+// stdio wires a process's standard streams, in one of three ways:
+//   - no terminal: the process inherits our stdin/stdout/stderr (for
+//     containerd's shim these are its pipes);
+//   - terminal, detached: libcontainer sends the pty master to the
+//     --console-socket the caller listens on (what containerd does for -t);
+//   - terminal, foreground: we receive the master over a socket pair and
+//     copy between it and our own terminal.
+type stdio struct {
+	sendEnd *os.File // our copy of the socket handed to libcontainer
+	recvEnd *os.File // foreground terminal: where the master arrives
+	master  console.Console
+	restore func()
+}
+
+func setupStdio(p *libcontainer.Process, terminal, detach bool, consoleSocket string) (*stdio, error) {
+	s := &stdio{}
+	if !terminal {
+		if consoleSocket != "" {
+			return nil, errors.New("--console-socket is only for a process with a terminal (process.terminal is false)")
+		}
+		p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
+		return s, nil
+	}
+	if detach {
+		if consoleSocket == "" {
+			return nil, errors.New("a detached process with a terminal needs --console-socket")
+		}
+		conn, err := net.Dial("unix", consoleSocket)
+		if err != nil {
+			return nil, fmt.Errorf("connect to --console-socket %s: %w", consoleSocket, err)
+		}
+		f, err := conn.(*net.UnixConn).File()
+		conn.Close()
+		if err != nil {
+			return nil, fmt.Errorf("console socket: %w", err)
+		}
+		s.sendEnd = f
+		p.ConsoleSocket = f
+		return s, nil
+	}
+	parent, child, err := utils.NewSockPair("console")
+	if err != nil {
+		return nil, fmt.Errorf("console socket pair: %w", err)
+	}
+	s.recvEnd, s.sendEnd = parent, child
+	p.ConsoleSocket = child
+	return s, nil
+}
+
+// started is called once the process runs: it drops our copy of the
+// console socket and, for a foreground terminal, takes the pty master and
+// starts copying.
+func (s *stdio) started() error {
+	if s.sendEnd != nil {
+		s.sendEnd.Close()
+		s.sendEnd = nil
+	}
+	if s.recvEnd == nil {
+		return nil
+	}
+	f, err := utils.RecvFile(s.recvEnd)
+	s.recvEnd.Close()
+	s.recvEnd = nil
+	if err != nil {
+		return fmt.Errorf("receive pty master: %w", err)
+	}
+	master, err := console.ConsoleFromFile(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("pty master: %w", err)
+	}
+	s.master = master
+	go io.Copy(os.Stdout, master)
+	go io.Copy(master, os.Stdin)
+	if cur, err := console.ConsoleFromFile(os.Stdin); err == nil {
+		if err := cur.SetRaw(); err == nil {
+			s.restore = func() { _ = cur.Reset() }
+		}
+	}
+	s.resize()
+	return nil
+}
+
+// resize gives the container's terminal the size of ours.
+func (s *stdio) resize() {
+	if s.master == nil {
+		return
+	}
+	cur, err := console.ConsoleFromFile(os.Stdin)
+	if err != nil {
+		return
+	}
+	if size, err := cur.Size(); err == nil {
+		_ = s.master.Resize(size)
+	}
+}
+
+// Close releases everything and restores our terminal.
+func (s *stdio) Close() {
+	for _, f := range []*os.File{s.sendEnd, s.recvEnd} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	if s.restore != nil {
+		s.restore()
+	}
+	if s.master != nil {
+		s.master.Close()
+	}
+}
