@@ -56,22 +56,57 @@ func Dial(socket string) (*grpc.ClientConn, error) {
 
 // CallError turns a gRPC error into one that names the daemon, its socket
 // and the call. A daemon that is down yields an error wrapping
-// ErrUnreachable.
+// ErrUnreachable; the gRPC status stays reachable (status.Code works on the
+// result), so callers can tell NotFound from other failures.
 func CallError(daemon, socket, method string, err error) error {
 	if err == nil {
 		return nil
 	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return fmt.Errorf("%s (%s) %s: %w", daemon, socket, method, err)
-	}
-	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return fmt.Errorf("%s is not reachable at %s (%s: %s): %w; is it running? try 'sysboxctl start'",
-			daemon, socket, method, st.Message(), ErrUnreachable)
+	return &callError{daemon: daemon, socket: socket, method: method, err: err}
+}
+
+type callError struct {
+	daemon, socket, method string
+	err                    error
+}
+
+func (e *callError) unreachable() bool {
+	c := status.Code(e.err)
+	return c == codes.Unavailable || c == codes.DeadlineExceeded
+}
+
+func (e *callError) Error() string {
+	st, ok := status.FromError(e.err)
+	switch {
+	case !ok:
+		return fmt.Sprintf("%s (%s) %s: %v", e.daemon, e.socket, e.method, e.err)
+	case e.unreachable():
+		return fmt.Sprintf("%s is not reachable at %s (%s: %s); is it running? try 'sysboxctl start'",
+			e.daemon, e.socket, e.method, st.Message())
 	default:
-		return fmt.Errorf("%s %s: %s", daemon, method, st.Message())
+		return fmt.Sprintf("%s %s: %s", e.daemon, e.method, st.Message())
 	}
+}
+
+// Unwrap exposes the gRPC error and, for a daemon that is down,
+// ErrUnreachable.
+func (e *callError) Unwrap() []error {
+	if e.unreachable() {
+		return []error{e.err, ErrUnreachable}
+	}
+	return []error{e.err}
+}
+
+// GRPCStatus lets status.Code and status.FromError see through the wrapper.
+func (e *callError) GRPCStatus() *status.Status {
+	st, _ := status.FromError(e.err)
+	return st
+}
+
+// IsNotFound reports whether a daemon answered that it does not know the
+// container.
+func IsNotFound(err error) bool {
+	return status.Code(err) == codes.NotFound
 }
 
 // Listen opens a daemon's socket: it makes the run directory, removes a

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
+	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/fsclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
@@ -229,7 +230,9 @@ func Teardown(ctx context.Context, st *State, mgr Mgr, fs Fs) error {
 			errs = append(errs, fmt.Errorf("release rootfs: %w", err))
 		}
 	}
-	if err := mgr.Unregister(ctx, st.ID, false); err != nil {
+	// NotFound: the manager already forgot the container (its rootfs went
+	// away first); there is nothing left to give back.
+	if err := mgr.Unregister(ctx, st.ID, false); err != nil && !ipc.IsNotFound(err) {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,150 @@
+// Package app is sysbox-mgr's command line: the daemon (default action)
+// and the status subcommand.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysboxd/sysboxd/internal/daemon"
+	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/idpool"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/manager"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/server"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/specialdir"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/state"
+)
+
+// Options configure the daemon (the CLI flags).
+type Options struct {
+	Socket       string
+	PidFile      string
+	StateDir     string
+	DataRoot     string
+	SubidUser    string
+	SubuidFile   string
+	SubgidFile   string
+	ReapInterval time.Duration
+	// StopTimeout bounds the graceful stop; then calls are cut off.
+	StopTimeout time.Duration
+	// Statfs checks the data root's filesystem; nil means unix.Statfs.
+	Statfs specialdir.Statfs
+	// Ready, when set, is called once the socket serves.
+	Ready func()
+}
+
+// Run runs the daemon until ctx ends: pid file, state, reconcile, serve.
+// On return the socket and pid file are gone and the state is on disk.
+func Run(ctx context.Context, o Options, log *logrus.Logger) error {
+	if o.ReapInterval <= 0 {
+		return fmt.Errorf("--reap-interval %v: must be positive", o.ReapInterval)
+	}
+	if o.Statfs == nil {
+		o.Statfs = unix.Statfs
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 10 * time.Second
+	}
+	pid, err := daemon.AcquirePidFile(o.PidFile)
+	if err != nil {
+		return err
+	}
+	defer pid.Release()
+
+	uids, err := idpool.ReadSubidFile(o.SubuidFile, o.SubidUser)
+	if err != nil {
+		return fmt.Errorf("uid pool: %w", err)
+	}
+	gids, err := idpool.ReadSubidFile(o.SubgidFile, o.SubidUser)
+	if err != nil {
+		return fmt.Errorf("gid pool: %w", err)
+	}
+	if err := specialdir.PrepareDataRoot(o.DataRoot, o.Statfs); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	m, err := manager.New(manager.Config{
+		StatePath: filepath.Join(o.StateDir, state.FileName),
+		DataRoot:  o.DataRoot,
+		UIDs:      uids,
+		GIDs:      gids,
+		Log:       log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.Reconcile(); err != nil {
+		log.WithError(err).Warn("reconcile at start incomplete")
+	}
+
+	lis, err := ipc.Listen(o.Socket)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(o.Socket)
+	g := server.NewGRPC(m)
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(lis) }()
+
+	reapCtx, stopReaper := context.WithCancel(ctx)
+	reaperDone := make(chan struct{})
+	go func() {
+		defer close(reaperDone)
+		m.RunReaper(reapCtx, o.ReapInterval)
+	}()
+
+	if err := daemon.NotifyReady(); err != nil {
+		log.WithError(err).Warn("readiness notification failed")
+	}
+	log.WithFields(logrus.Fields{
+		"socket": o.Socket, "uids": uids.String(), "gids": gids.String(),
+		"leases": len(m.Leases()), "data-root": o.DataRoot,
+	}).Info("sysbox-mgr ready")
+	if o.Ready != nil {
+		o.Ready()
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case serveErr = <-served:
+		serveErr = fmt.Errorf("serve %s: %w", o.Socket, serveErr)
+	}
+	stopReaper()
+	<-reaperDone
+	stopped := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(o.StopTimeout):
+		log.Warn("calls still running after the stop timeout: cutting them off")
+		g.Stop()
+		<-stopped
+	}
+	if err := m.Flush(); err != nil {
+		return errors.Join(serveErr, err)
+	}
+	return serveErr
+}
+
+// logSetup builds the logger; it returns a closer for the log file.
+func logSetup(level, format, file string) (*logrus.Logger, io.Closer, error) {
+	return daemon.NewLogger(daemon.LogConfig{Level: level, Format: format, File: file})
+}
+
+// defaultReapInterval is how often the reaper looks for removed containers.
+const defaultReapInterval = 2 * time.Second
