@@ -1,0 +1,106 @@
+package fusefs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
+)
+
+const (
+	// FsType is the mount's type as mountinfo shows it ("fuse." + Name).
+	FsType = "fuse." + fsName
+	fsName = "sysboxfs"
+
+	// cacheTimeout is the kernel's entry cache lifetime and the attribute
+	// cache lifetime of directories. The tree never changes, so a long
+	// timeout only saves LOOKUP/GETATTR round trips; content is never cached
+	// (direct_io). Files' attributes are not cached: their size follows
+	// their content (see fileNode.Getattr).
+	cacheTimeout = time.Hour
+)
+
+// Mount is one container's mounted tree.
+type Mount struct {
+	dir string
+	log logrus.FieldLogger
+}
+
+// New creates dir (if needed) and mounts on it a tree serving table for the
+// container that view describes. log should carry the container id.
+//
+// Mount options: allow_other (readers are the container's uids, not the
+// mounter) and a direct mount(2) as root without fusermount. Not
+// default_permissions: with it the kernel asks GETATTR on every open once
+// file attributes expire, which they do at once; files are read-only anyway
+// (Open refuses writes), as procfs' 0444 files are.
+func New(dir string, table handler.Table, view View, log logrus.FieldLogger) (*Mount, error) {
+	if err := table.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create mountpoint: %w", err)
+	}
+	t := &tree{view: view, log: log, mtime: time.Now()}
+	root := &rootNode{dirNode: dirNode{tree: t}, table: table}
+	timeout := cacheTimeout
+	opts := &fs.Options{
+		MountOptions: fuse.MountOptions{
+			AllowOther:        true,
+			DirectMountStrict: true,
+			FsName:            fsName,
+			Name:              fsName,
+			DisableXAttrs:     true,
+		},
+		EntryTimeout: &timeout,
+		// No AttrTimeout: each node sets its own (dirNode, fileNode).
+	}
+	// fs.Mount starts serving; the loops end when the kernel drops the
+	// connection (unmount, or the last open file of a detached tree).
+	if _, err := fs.Mount(dir, root, opts); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("mount fuse on %s: %w", dir, err)
+	}
+	return &Mount{dir: dir, log: log}, nil
+}
+
+// Dir is the mountpoint.
+func (m *Mount) Dir() string { return m.dir }
+
+// Unmount unmounts the tree, lazily (MNT_DETACH) if it is busy, and removes
+// the mountpoint directory. A lazily detached tree keeps serving the files
+// still open until they are closed; then its serving loops end.
+func (m *Mount) Unmount() error {
+	lazy, err := unmount(m.dir)
+	if err != nil {
+		return err
+	}
+	if lazy {
+		m.log.Debug("fuse tree busy: detached lazily")
+	}
+	if err := os.Remove(m.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove mountpoint: %w", err)
+	}
+	return nil
+}
+
+// unmount unmounts dir, lazily if busy. A dir that is not a mountpoint
+// (EINVAL) or is gone is not an error.
+func unmount(dir string) (lazy bool, err error) {
+	err = unix.Unmount(dir, 0)
+	if errors.Is(err, unix.EBUSY) {
+		lazy = true
+		err = unix.Unmount(dir, unix.MNT_DETACH)
+	}
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return lazy, fmt.Errorf("unmount %s: %w", dir, err)
+	}
+	return lazy, nil
+}

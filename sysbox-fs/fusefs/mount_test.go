@@ -1,0 +1,257 @@
+package fusefs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
+)
+
+// mountsUnder lists the mountpoints below root in this mount namespace.
+func mountsUnder(t *testing.T, root string) []string {
+	t.Helper()
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		if m.Mountpoint != root {
+			out = append(out, m.Mountpoint)
+		}
+	}
+	return out
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount fuse")
+	}
+}
+
+// counting returns a handler whose content changes at every generation:
+// 100 copies of the generation number's last digit, then a newline.
+func counting(n *atomic.Int64) handler.Handler {
+	return handler.Func(func(c handler.Container) ([]byte, error) {
+		g := n.Add(1)
+		return []byte(strings.Repeat(fmt.Sprint(g%10), 100) + "\n"), nil
+	})
+}
+
+func mountTest(t *testing.T, table handler.Table) (*Mount, string) {
+	t.Helper()
+	needRoot(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "c1")
+	view := func() handler.Container { return handler.Container{ID: "c1"} }
+	m, err := New(dir, table, view, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Unmount(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m, root
+}
+
+func TestTreeModesOwnersAndMountOptions(t *testing.T) {
+	static := handler.Func(func(handler.Container) ([]byte, error) { return []byte("1\n"), nil })
+	m, _ := mountTest(t, handler.Table{"proc/uptime": static, "proc/sys/kernel/panic": static})
+
+	want := map[string]uint32{
+		"":                      syscall.S_IFDIR | 0o555,
+		"proc":                  syscall.S_IFDIR | 0o555,
+		"proc/sys":              syscall.S_IFDIR | 0o555,
+		"proc/sys/kernel":       syscall.S_IFDIR | 0o555,
+		"proc/uptime":           syscall.S_IFREG | 0o444,
+		"proc/sys/kernel/panic": syscall.S_IFREG | 0o444,
+	}
+	for p, mode := range want {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(m.Dir(), p), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode != mode || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%q: mode %o owner %d:%d, want %o 0:0", p, st.Mode, st.Uid, st.Gid, mode)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(m.Dir(), "proc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"sys", "uptime"}) {
+		t.Errorf("proc lists %q", names)
+	}
+
+	infos, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(m.Dir()))
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("mountinfo for %s: %v %v", m.Dir(), infos, err)
+	}
+	mi := infos[0]
+	if mi.FSType != "fuse.sysboxfs" || mi.Source != "sysboxfs" {
+		t.Errorf("type %q source %q, want fuse.sysboxfs sysboxfs", mi.FSType, mi.Source)
+	}
+	if !strings.Contains(mi.VFSOptions, "allow_other") {
+		t.Errorf("super options %q lack allow_other", mi.VFSOptions)
+	}
+	// default_permissions would cost a GETATTR on every open (file
+	// attributes are never cached); the files are read-only by Open.
+	if strings.Contains(mi.VFSOptions, "default_permissions") {
+		t.Errorf("super options %q have default_permissions", mi.VFSOptions)
+	}
+	for _, o := range []string{"nosuid", "nodev"} {
+		if !strings.Contains(mi.Options, o) {
+			t.Errorf("mount options %q lack %s", mi.Options, o)
+		}
+	}
+}
+
+func TestReadKeepsContentPerHandleAndRegeneratesAtOffsetZero(t *testing.T) {
+	var gen atomic.Int64
+	m, _ := mountTest(t, handler.Table{"proc/uptime": counting(&gen)})
+	f, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	// Small reads: one generation at offset 0, the rest served from it.
+	var got []byte
+	buf := make([]byte, 7)
+	for {
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := strings.Repeat("1", 100) + "\n"; string(got) != want {
+		t.Fatalf("first read %q, want %q", got, want)
+	}
+	if g := gen.Load(); g != 1 {
+		t.Fatalf("%d generations for one read through EOF, want 1", g)
+	}
+	// A re-read after seeking to 0 (procps, top) gets fresh content.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("2", 100) + "\n"; string(got) != want {
+		t.Fatalf("re-read %q, want %q", got, want)
+	}
+	// pread at an offset of a fresh handle generates once, too.
+	g, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	b := make([]byte, 4)
+	if n, err := g.ReadAt(b, 99); err != nil && err != io.EOF || string(b[:n]) != "3\n" {
+		t.Fatalf("pread at 99: %q, %v", b[:n], err)
+	}
+}
+
+func TestHandlerErrorIsEIOAndWritesAreRefused(t *testing.T) {
+	broken := handler.Func(func(handler.Container) ([]byte, error) { return nil, errors.New("boom") })
+	m, _ := mountTest(t, handler.Table{"proc/broken": broken})
+	p := filepath.Join(m.Dir(), "proc/broken")
+	if _, err := os.ReadFile(p); !errors.Is(err, syscall.EIO) {
+		t.Errorf("read of a failing handler: %v, want EIO", err)
+	}
+	// Even host root (which bypasses the 0444 mode) cannot open for writing.
+	if _, err := os.OpenFile(p, os.O_WRONLY, 0); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("open for writing: %v, want EACCES", err)
+	}
+}
+
+func TestUnmountRemovesMountAndDirEvenWhenBusy(t *testing.T) {
+	var gen atomic.Int64
+	needRoot(t)
+	root := t.TempDir()
+	view := func() handler.Container { return handler.Container{ID: "c1"} }
+	for _, busy := range []bool{false, true} {
+		dir := filepath.Join(root, fmt.Sprintf("c-%v", busy))
+		m, err := New(dir, handler.Table{"proc/uptime": counting(&gen)}, view, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f *os.File
+		if busy {
+			if f, err = os.Open(filepath.Join(dir, "proc/uptime")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := m.Unmount(); err != nil {
+			t.Fatalf("busy=%v: %v", busy, err)
+		}
+		if ms := mountsUnder(t, root); len(ms) != 0 {
+			t.Fatalf("busy=%v: still mounted %q", busy, ms)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("busy=%v: mountpoint left: %v", busy, err)
+		}
+		if f != nil {
+			// The detached tree still serves the open file.
+			if _, err := io.ReadAll(f); err != nil {
+				t.Errorf("read of a file open across the lazy unmount: %v", err)
+			}
+			f.Close()
+		}
+	}
+}
+
+// busybox cat copies with sendfile(2), which goes through the page cache
+// and stops at the inode's size: a procfs-like size of 0 made it print
+// nothing.
+func TestSendfileCopiesTheWholeContent(t *testing.T) {
+	var gen atomic.Int64
+	m, _ := mountTest(t, handler.Table{"proc/uptime": counting(&gen)})
+	for round := 1; round <= 2; round++ {
+		src, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Stat(); err != nil { // busybox stats before sendfile
+			t.Fatal(err)
+		}
+		dst, err := os.CreateTemp(t.TempDir(), "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, 1<<16)
+		src.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(dst.Name())
+		dst.Close()
+		want := strings.Repeat(strconv.Itoa(int(gen.Load())), 100) + "\n"
+		if n != len(want) || string(got) != want {
+			t.Fatalf("round %d: sendfile copied %d bytes %q, want %q", round, n, got, want)
+		}
+	}
+}

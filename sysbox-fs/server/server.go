@@ -1,0 +1,262 @@
+// Package server is sysbox-fs's gRPC service (sysbox-ipc/proto/sysfs.proto):
+// it keeps the registered containers and mounts one FUSE tree per container
+// under the mount root.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sysboxd/sysboxd/sysbox-fs/fusefs"
+	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
+	pb "github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
+)
+
+// stopGrace bounds how long shutdown waits for calls in flight.
+const stopGrace = 5 * time.Second
+
+// Config is what the daemon's flags set.
+type Config struct {
+	// MountRoot holds one FUSE mountpoint per container, <MountRoot>/<id>.
+	MountRoot string
+	// Table lists the virtual files; handler.Default() normally.
+	Table handler.Table
+	// Host gives handlers the host's clock and /proc.
+	Host handler.Host
+	Log  logrus.FieldLogger
+}
+
+// Server implements pb.SysFsServer.
+type Server struct {
+	pb.UnimplementedSysFsServer
+	cfg Config
+
+	mu         sync.Mutex
+	containers map[string]*container
+}
+
+// container is one pre-registered container.
+type container struct {
+	mount *fusefs.Mount
+	// state is what handlers see; Register replaces it whole, readers
+	// load it without locking.
+	state atomic.Pointer[handler.Container]
+	// cgroups holds the container's cgroup files open; set by Register.
+	cgroups atomic.Pointer[handler.CgroupFiles]
+}
+
+// release closes the cgroup files held for the container.
+func (c *container) release() {
+	if cg := c.cgroups.Swap(nil); cg != nil {
+		cg.Close()
+	}
+}
+
+func (c *container) view() handler.Container { return *c.state.Load() }
+
+// New prepares the mount root (created 0755 if missing: a runtime hook
+// running as the container's root must be able to reach the trees) and
+// cleans what a killed predecessor left in it. The caller must hold the
+// daemon's pid file.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Table.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Host.Now == nil || cfg.Host.ProcRoot == "" {
+		return nil, errors.New("config: Host needs a clock and a /proc root")
+	}
+	if err := os.MkdirAll(cfg.MountRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("create mount root: %w", err)
+	}
+	// mountinfo shows resolved paths: compare and mount under the same.
+	root, err := filepath.EvalSymlinks(cfg.MountRoot)
+	if err != nil {
+		return nil, fmt.Errorf("resolve mount root: %w", err)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return nil, fmt.Errorf("resolve mount root: %w", err)
+	}
+	cfg.MountRoot = root
+	if _, err := fusefs.CleanStale(root, cfg.Log); err != nil {
+		return nil, fmt.Errorf("clean stale mounts: %w", err)
+	}
+	return &Server{cfg: cfg, containers: map[string]*container{}}, nil
+}
+
+// MountRoot is the resolved mount root.
+func (s *Server) MountRoot() string { return s.cfg.MountRoot }
+
+// Serve answers gRPC calls on l until ctx is cancelled, then stops taking
+// calls and unmounts every container's tree.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	g := grpc.NewServer(grpc.UnaryInterceptor(s.logCalls))
+	pb.RegisterSysFsServer(g, s)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(l) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		stopped := make(chan struct{})
+		go func() {
+			g.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(stopGrace):
+			g.Stop()
+		}
+	case serveErr = <-errc:
+		serveErr = fmt.Errorf("grpc serve: %w", serveErr)
+	}
+	return errors.Join(serveErr, s.unmountAll())
+}
+
+// unmountAll unmounts every tree (lazily if busy) and forgets the containers.
+func (s *Server) unmountAll() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for id, c := range s.containers {
+		if err := c.mount.Unmount(); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: %w", id, err))
+			continue
+		}
+		c.release()
+		delete(s.containers, id)
+		s.cfg.Log.WithField("id", id).Debug("fuse tree unmounted at shutdown")
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) logCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+	entry := s.cfg.Log.WithField("call", method)
+	if r, ok := req.(interface{ GetId() string }); ok {
+		entry = entry.WithField("id", r.GetId())
+	}
+	if err != nil {
+		entry.WithError(err).Warn("call failed")
+	} else {
+		entry.Debug("call")
+	}
+	return resp, err
+}
+
+func (s *Server) files(dir string) []*pb.VirtualFile {
+	var files []*pb.VirtualFile
+	for _, p := range s.cfg.Table.Paths() {
+		files = append(files, &pb.VirtualFile{Destination: "/" + p, Source: filepath.Join(dir, p)})
+	}
+	return files
+}
+
+// PreRegister mounts <mount-root>/<id>; for a known id it answers the same
+// again without touching the tree.
+func (s *Server) PreRegister(ctx context.Context, req *pb.PreRegisterRequest) (*pb.PreRegisterResponse, error) {
+	id := req.GetId()
+	if err := validateID(id); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "container id %q: %v", id, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.containers[id]; ok {
+		return &pb.PreRegisterResponse{Mountpoint: c.mount.Dir(), Files: s.files(c.mount.Dir())}, nil
+	}
+	log := s.cfg.Log.WithField("id", id)
+	c := &container{}
+	c.state.Store(&handler.Container{ID: id, StartTime: s.cfg.Host.Now(), Host: s.cfg.Host})
+	dir := filepath.Join(s.cfg.MountRoot, id)
+	m, err := fusefs.New(dir, s.cfg.Table, c.view, log)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "container %s: %v", id, err)
+	}
+	c.mount = m
+	s.containers[id] = c
+	log.WithField("mountpoint", dir).Info("fuse tree mounted")
+	return &pb.PreRegisterResponse{Mountpoint: dir, Files: s.files(dir)}, nil
+}
+
+// Register records the container's init pid, start time and cgroups.
+func (s *Server) Register(ctx context.Context, req *pb.RegisterRequest) (*pb.RegisterResponse, error) {
+	id := req.GetId()
+	if req.GetInitPid() <= 0 || req.GetStartTimeUnixNano() <= 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "container %s: init_pid and start_time_unix_nano must be positive (got %d, %d)",
+			id, req.GetInitPid(), req.GetStartTimeUnixNano())
+	}
+	s.mu.Lock()
+	c, ok := s.containers[id]
+	s.mu.Unlock()
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "container %q is not pre-registered", id)
+	}
+	cg := handler.NewCgroupFiles(req.GetCgroupPaths())
+	c.state.Store(&handler.Container{
+		ID:        id,
+		StartTime: time.Unix(0, req.GetStartTimeUnixNano()),
+		InitPid:   int(req.GetInitPid()),
+		Cgroups:   cg,
+		Host:      s.cfg.Host,
+	})
+	// A read still using the previous reader fails over to its fallback.
+	if old := c.cgroups.Swap(cg); old != nil {
+		old.Close()
+	}
+	s.cfg.Log.WithFields(logrus.Fields{"id": id, "init_pid": req.GetInitPid()}).Debug("container registered")
+	return &pb.RegisterResponse{}, nil
+}
+
+// Unregister unmounts the container's tree (lazily if busy) and removes its
+// directory. An unknown id is not an error: the runtime calls Unregister on
+// delete even when create failed before PreRegister.
+func (s *Server) Unregister(ctx context.Context, req *pb.UnregisterRequest) (*pb.UnregisterResponse, error) {
+	id := req.GetId()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	if !ok {
+		s.cfg.Log.WithField("id", id).Debug("unregister of an unknown container: nothing to do")
+		return &pb.UnregisterResponse{}, nil
+	}
+	if err := c.mount.Unmount(); err != nil {
+		return nil, status.Errorf(codes.Internal, "container %s: %v", id, err)
+	}
+	c.release()
+	delete(s.containers, id)
+	s.cfg.Log.WithField("id", id).Info("fuse tree unmounted")
+	return &pb.UnregisterResponse{}, nil
+}
+
+// Status lists the containers, sorted by id.
+func (s *Server) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := &pb.StatusResponse{}
+	for _, id := range slices.Sorted(maps.Keys(s.containers)) {
+		c := s.containers[id]
+		st := c.view()
+		resp.Containers = append(resp.Containers, &pb.Container{
+			Id:                id,
+			Mountpoint:        c.mount.Dir(),
+			InitPid:           int32(st.InitPid),
+			StartTimeUnixNano: st.StartTime.UnixNano(),
+		})
+	}
+	return resp, nil
+}
