@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Installs Sysboxd on this host from a built tree (`make install` builds first):
+#   packages, binaries, sysboxctl, systemd units (when systemd runs), the sysbox subuid/subgid
+#   pool, dockerd (started if needed), the daemons (restarted when the installed files changed), the
+#   sysbox-runc runtime in /etc/docker/daemon.json, the busybox test image, and a smoke run.
+# Running it again is harmless. --no-smoke skips the smoke run (scripts/test.sh runs it itself).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+require_root
+smoke=true
+case "${1:-}" in
+--no-smoke) smoke=false ;;
+"") ;;
+*) die "usage: ${0##*/} [--no-smoke]" ;;
+esac
+root=$(repo_root)
+cd "$root"
+
+BINARIES=(sysbox-runc sysbox-mgr sysbox-fs)
+bindir="$SYSBOX_PREFIX/bin"
+sbindir="$SYSBOX_PREFIX/sbin"
+unitdir=/etc/systemd/system
+
+step() { printf '==> %s\n' "$*"; }
+
+# put SRC DST MODE installs a file atomically (a running daemon keeps its old inode) unless
+# DST already has the same content; sets changed=true when it wrote something.
+changed=false
+put() {
+	if cmp -s "$1" "$2"; then
+		chmod "$3" "$2"
+		return
+	fi
+	install -D -m "$3" "$1" "$2.new"
+	mv -f "$2.new" "$2"
+	changed=true
+}
+
+step "packages"
+scripts/install-deps.sh
+
+step "binaries into $bindir"
+for b in "${BINARIES[@]}"; do
+	[ -x "bin/$b" ] || die "bin/$b is missing: run 'make build' (or 'make install', which builds)"
+done
+for b in "${BINARIES[@]}"; do
+	put "bin/$b" "$bindir/$b" 0755
+done
+put scripts/sysboxctl "$sbindir/sysboxctl" 0755
+mkdir -p "$SYSBOX_LOG_DIR" "$SYSBOX_RUN_DIR"
+
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+	step "systemd units into $unitdir"
+	for u in packaging/systemd/*.service; do
+		put "$u" "$unitdir/${u##*/}" 0644
+	done
+	systemctl daemon-reload
+	systemctl enable sysbox.service sysbox-mgr.service sysbox-fs.service >/dev/null
+fi
+
+step "subordinate id pool (/etc/subuid, /etc/subgid)"
+scripts/subid-setup.sh
+grep -H '^sysbox:' /etc/subuid /etc/subgid | sed 's/^/    /'
+
+step "docker engine"
+scripts/docker-up.sh
+
+# New binaries take over at once; unchanged ones keep running (their containers with them).
+if $changed; then
+	step "daemons (restart: new binaries)"
+	"$sbindir/sysboxctl" restart
+else
+	step "daemons"
+	"$sbindir/sysboxctl" start
+fi
+
+step "docker runtime sysbox-runc"
+scripts/docker-runtime.sh add
+
+step "test image sysbox-test/busybox"
+tests/images/build.sh busybox
+
+if $smoke; then
+	step "smoke run: docker run --runtime=sysbox-runc --rm sysbox-test/busybox cat /proc/self/uid_map"
+	scripts/smoke.sh
+fi
+step "installed: $("$bindir/sysbox-runc" --version 2>/dev/null | head -n1)"

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Builds the test images offline (no registry) and imports them into Docker:
+#
+#   sysbox-test/busybox         busybox-static in a tiny rootfs        CMD /bin/sh
+#   sysbox-test/debian          debootstrap --variant=minbase bookworm CMD /bin/bash
+#   sysbox-test/debian-docker   debian + docker.io, iptables, procps   CMD /bin/bash
+#   sysbox-test/debian-systemd  debian + systemd, systemd-sysv, dbus   CMD /sbin/init
+#
+# Usage: build.sh [--force] IMAGE... | all
+#
+# Each image has a recipe hash (the text of this script's recipe functions, the image name,
+# its package list, its parent's hash). Root filesystems are cached as tarballs under $SYSBOX_IMAGE_CACHE
+# (/var/cache/sysbox-test-images/<name>-<hash>.tar) and every imported image carries the label
+# org.sysboxd.recipe=<hash>. So a second run does nothing when Docker has the image with that
+# label, a fresh dockerd only needs `docker import` of the cached tarball, and only a changed
+# recipe builds again. The debian tarball is the base the other debian images derive from.
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../../scripts/lib.sh"
+
+CACHE=${SYSBOX_IMAGE_CACHE:-/var/cache/sysbox-test-images}
+REPO=sysbox-test
+SUITE=bookworm
+LABEL=org.sysboxd.recipe
+ALL_IMAGES=(busybox debian debian-docker debian-systemd)
+
+usage() {
+	echo "usage: ${0##*/} [--force] IMAGE... | all   (images: ${ALL_IMAGES[*]})" >&2
+	exit 2
+}
+
+# parent_of prints the image an image is derived from (empty for a base image).
+parent_of() {
+	case "$1" in
+	debian-docker | debian-systemd) echo debian ;;
+	*) echo "" ;;
+	esac
+}
+
+# packages_of prints the packages an image adds to its parent.
+packages_of() {
+	case "$1" in
+	busybox) echo "busybox-static" ;;
+	debian) echo "" ;;
+	debian-docker) echo "docker.io iptables procps" ;;
+	debian-systemd) echo "systemd systemd-sysv dbus" ;;
+	esac
+}
+
+# changes_of prints the `docker import --change` lines (image config) for an image.
+changes_of() {
+	case "$1" in
+	busybox) echo 'CMD ["/bin/sh"]' ;;
+	debian | debian-docker) echo 'CMD ["/bin/bash"]' ;;
+	# Docker 20.10 cannot set STOPSIGNAL on import: stop systemd images with
+	# `docker run --stop-signal SIGRTMIN+3` (its clean-shutdown signal), or let SIGTERM time out.
+	debian-systemd) echo 'CMD ["/sbin/init"]' ;;
+	esac
+}
+
+# recipe_hash prints the cache key of an image.
+recipe_hash() {
+	local name=$1 parent extra=""
+	parent=$(parent_of "$name")
+	[ "$name" = busybox ] && extra=$(dpkg-query -W -f='${Version}' busybox-static)
+	{
+		# The recipe: the functions that decide what goes into an image (not this script's
+		# plumbing, so that editing logging or caching code does not force a rebuild).
+		declare -f parent_of packages_of changes_of build_busybox tidy_debian build_debian \
+			chroot_install build_derived
+		echo "$name" "$SUITE"
+		packages_of "$name"
+		changes_of "$name"
+		echo "$extra"
+		if [ -n "$parent" ]; then recipe_hash "$parent"; fi
+	} | sha256sum | cut -c1-16
+}
+
+# debian_mirror prints the Debian mirror the host's apt uses (SYSBOX_DEBIAN_MIRROR overrides).
+debian_mirror() {
+	local m=${SYSBOX_DEBIAN_MIRROR:-}
+	if [ -z "$m" ]; then
+		m=$(grep -hsE '^URIs:.*/debian/?$' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}')
+	fi
+	if [ -z "$m" ]; then
+		m=$(grep -hsE "^deb .*/debian/? ${SUITE}( |$)" /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+			head -n1 | awk '{print $2}')
+	fi
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
+# run_logged LOG CMD... runs a command with its output in LOG; on failure shows the tail.
+run_logged() {
+	local logfile=$1
+	shift
+	if ! "$@" >>"$logfile" 2>&1; then
+		log_tail "$logfile" 40
+		die "failed: $*"
+	fi
+}
+
+build_busybox() {
+	local root=$1 bb a
+	bb=$(dpkg -L busybox-static | grep -E '^(/usr)?/bin/busybox$' | head -n1)
+	[ -x "$bb" ] || die "busybox-static is not installed (run scripts/install-deps.sh)"
+	mkdir -p "$root"/{bin,etc,proc,sys,dev,tmp,root,run,var/tmp,usr}
+	chmod 1777 "$root/tmp" "$root/var/tmp"
+	chmod 0700 "$root/root"
+	cp "$bb" "$root/bin/busybox"
+	for a in $("$bb" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$root/bin/$a"
+	done
+	ln -s bin "$root/sbin"
+	ln -s ../bin "$root/usr/bin"
+	ln -s ../bin "$root/usr/sbin"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+		>"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+}
+
+# tidy_debian removes what an image should not carry: package caches and lists, host files.
+tidy_debian() {
+	local root=$1
+	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin \
+		"$root"/var/lib/apt/lists/* "$root"/tmp/* "$root"/var/tmp/* "$root"/var/log/*.log \
+		"$root"/var/log/apt/* "$root"/usr/sbin/policy-rc.d "$root"/var/lib/dbus/machine-id
+	mkdir -p "$root/var/lib/apt/lists/partial"
+	: >"$root/etc/resolv.conf"
+	: >"$root/etc/machine-id"
+	echo "sysbox-test" >"$root/etc/hostname"
+}
+
+build_debian() {
+	local root=$1 logfile=$2 mirror
+	command -v debootstrap >/dev/null || die "debootstrap is not installed (run scripts/install-deps.sh)"
+	mirror=$(debian_mirror)
+	log "debootstrap --variant=minbase $SUITE from $mirror (a few minutes)"
+	run_logged "$logfile" debootstrap --variant=minbase "$SUITE" "$root" "$mirror"
+	tidy_debian "$root"
+}
+
+# chroot_install ROOT LOG PKG... installs packages into a root filesystem with apt-get in a
+# chroot. The kernel file systems it needs are mounted in a private mount namespace, so they
+# vanish with it even if the build is interrupted; they are unmounted explicitly as well.
+chroot_install() {
+	local root=$1 logfile=$2
+	shift 2
+	cp /etc/resolv.conf "$root/etc/resolv.conf"
+	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+	chmod 0755 "$root/usr/sbin/policy-rc.d"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run_logged "$logfile" unshare --mount --propagation private bash -euc '
+		root=$1; shift
+		mount -t proc proc "$root/proc"
+		mount -t sysfs sysfs "$root/sys"
+		mount --bind /dev "$root/dev"
+		mount -t tmpfs tmpfs "$root/run"
+		in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/root DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
+		rc=0
+		{ in_root apt-get update -q &&
+		  in_root apt-get install -y -q --no-install-recommends "$@" &&
+		  in_root apt-get clean; } || rc=$?
+		umount "$root/run" "$root/dev" "$root/sys" "$root/proc"
+		exit $rc
+	' chroot-install "$root" "$@"
+}
+
+build_derived() {
+	local name=$1 root=$2 logfile=$3 parent_tar=$4
+	# shellcheck disable=SC2046 # word splitting of the package list is wanted
+	log "installing $(packages_of "$name") into a copy of the debian base"
+	mkdir -p "$root"
+	tar --numeric-owner -xpf "$parent_tar" -C "$root"
+	# shellcheck disable=SC2046
+	chroot_install "$root" "$logfile" $(packages_of "$name")
+	case "$name" in
+	debian-systemd)
+		run_logged "$logfile" chroot "$root" systemctl set-default multi-user.target
+		;;
+	esac
+	tidy_debian "$root"
+}
+
+# cached_tar NAME prints the path of NAME's rootfs tarball, building it if needed.
+cached_tar() {
+	local name=$1 hash tar work parent="" parent_tar="" logfile
+	hash=$(recipe_hash "$name")
+	tar="$CACHE/$name-$hash.tar"
+	if [ -f "$tar" ]; then
+		echo "$tar"
+		return
+	fi
+	parent=$(parent_of "$name")
+	if [ -n "$parent" ]; then parent_tar=$(cached_tar "$parent"); fi
+
+	work=$(mktemp -d "$CACHE/work.$name.XXXXXX")
+	# shellcheck disable=SC2064 # expand now: the trap must remove this work dir
+	trap "rm -rf '$work'" EXIT
+	logfile="$CACHE/$name.log"
+	: >"$logfile"
+	case "$name" in
+	busybox) build_busybox "$work/rootfs" ;;
+	debian) build_debian "$work/rootfs" "$logfile" ;;
+	*) build_derived "$name" "$work/rootfs" "$logfile" "$parent_tar" ;;
+	esac
+	tar --numeric-owner -C "$work/rootfs" -cf "$tar.tmp" .
+	mv "$tar.tmp" "$tar"
+	rm -rf "$work"
+	trap - EXIT
+	# Older recipes of this image are no longer needed.
+	find "$CACHE" -maxdepth 1 -name "$name-*.tar" ! -name "$name-$hash.tar" -delete
+	echo "$tar"
+}
+
+# ensure_image NAME makes Docker hold sysbox-test/NAME built from the current recipe.
+ensure_image() {
+	local name=$1 force=$2 hash ref have tar start changes=() line old_id
+	start=$SECONDS
+	hash=$(recipe_hash "$name")
+	ref="$REPO/$name"
+	have=$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$ref" 2>/dev/null || true)
+	if [ "$have" = "$hash" ] && [ "$force" = false ]; then
+		log "$ref is up to date (recipe $hash)"
+		return
+	fi
+	if [ "$force" = true ]; then
+		rm -f "$CACHE/$name-$hash.tar"
+	fi
+	tar=$(cached_tar "$name")
+	changes=(--change "LABEL $LABEL=$hash")
+	while IFS= read -r line; do
+		changes+=(--change "$line")
+	done < <(changes_of "$name")
+	old_id=$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)
+	docker import "${changes[@]}" "$tar" "$ref:latest" >/dev/null
+	# The image this one replaces is left untagged: remove it unless a container still uses it.
+	if [ -n "$old_id" ]; then
+		docker image rm "$old_id" >/dev/null 2>&1 || true
+	fi
+	log "$ref ready (recipe $hash, $((SECONDS - start))s)"
+}
+
+main() {
+	local force=false images=() i
+	[ $# -gt 0 ] || usage
+	for i in "$@"; do
+		case "$i" in
+		--force) force=true ;;
+		all) images+=("${ALL_IMAGES[@]}") ;;
+		busybox | debian | debian-docker | debian-systemd) images+=("$i") ;;
+		-h | --help) usage ;;
+		*)
+			echo "${0##*/}: unknown image '$i'" >&2
+			usage
+			;;
+		esac
+	done
+	require_root
+	docker_ok || die "Docker is not running (run scripts/docker-up.sh)"
+	mkdir -p "$CACHE"
+	# One build at a time: concurrent runs would race on the same tarballs.
+	exec 9>"$CACHE/.lock"
+	if ! flock -n 9; then
+		log "another image build is running; waiting for it"
+		flock 9
+	fi
+	for i in "${images[@]}"; do
+		ensure_image "$i" "$force"
+	done
+}
+
+main "$@"
