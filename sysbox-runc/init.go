@@ -3,6 +3,9 @@ package main
 import (
 	"os"
 
+	// Registers the devices cgroup controller with libcontainer, which
+	// refuses device rules without it.
+	_ "github.com/opencontainers/cgroups/devices"
 	"github.com/opencontainers/runc/libcontainer"
 	// nsenter's C constructor joins the container's namespaces before the
 	// Go runtime starts, when this binary is re-executed as "init".
