@@ -6,67 +6,55 @@ package fsclient
 import (
 	"context"
 
-	"google.golang.org/grpc"
-
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	pb "github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
 )
 
 // Client calls sysbox-fs.
 type Client struct {
-	socket string
-	conn   *grpc.ClientConn
-	api    pb.SysFsClient
+	*ipc.Client
+	api pb.SysFsClient
 }
 
 // New returns a client for the sysbox-fs socket (ipc.FsSocket normally).
 func New(socket string) (*Client, error) {
-	conn, err := ipc.Dial(socket)
+	base, err := ipc.NewClient(ipc.FsName, socket)
 	if err != nil {
-		return nil, ipc.CallError(ipc.FsName, socket, "connect", err)
+		return nil, err
 	}
-	return &Client{socket: socket, conn: conn, api: pb.NewSysFsClient(conn)}, nil
-}
-
-// Close releases the connection.
-func (c *Client) Close() error { return c.conn.Close() }
-
-func (c *Client) ctx(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(parent, ipc.DefaultTimeout)
-}
-
-func (c *Client) wrap(method string, err error) error {
-	return ipc.CallError(ipc.FsName, c.socket, method, err)
+	return &Client{Client: base, api: pb.NewSysFsClient(base.Conn())}, nil
 }
 
 // PreRegister mounts the container's FUSE tree and lists its virtual files.
-func (c *Client) PreRegister(ctx context.Context, req *pb.PreRegisterRequest) (*pb.PreRegisterResponse, error) {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	resp, err := c.api.PreRegister(ctx, req)
-	return resp, c.wrap("PreRegister", err)
+func (c *Client) PreRegister(ctx context.Context, req *pb.PreRegisterRequest) (resp *pb.PreRegisterResponse, err error) {
+	err = c.Call(ctx, "PreRegister", func(ctx context.Context) (err error) {
+		resp, err = c.api.PreRegister(ctx, req)
+		return err
+	})
+	return resp, err
 }
 
 // Register passes the container's init pid, start time and cgroups.
 func (c *Client) Register(ctx context.Context, req *pb.RegisterRequest) error {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	_, err := c.api.Register(ctx, req)
-	return c.wrap("Register", err)
+	return c.Call(ctx, "Register", func(ctx context.Context) error {
+		_, err := c.api.Register(ctx, req)
+		return err
+	})
 }
 
 // Unregister unmounts the container's FUSE tree.
 func (c *Client) Unregister(ctx context.Context, id string) error {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	_, err := c.api.Unregister(ctx, &pb.UnregisterRequest{Id: id})
-	return c.wrap("Unregister", err)
+	return c.Call(ctx, "Unregister", func(ctx context.Context) error {
+		_, err := c.api.Unregister(ctx, &pb.UnregisterRequest{Id: id})
+		return err
+	})
 }
 
 // Status lists registered containers.
-func (c *Client) Status(ctx context.Context) (*pb.StatusResponse, error) {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	resp, err := c.api.Status(ctx, &pb.StatusRequest{})
-	return resp, c.wrap("Status", err)
+func (c *Client) Status(ctx context.Context) (resp *pb.StatusResponse, err error) {
+	err = c.Call(ctx, "Status", func(ctx context.Context) (err error) {
+		resp, err = c.api.Status(ctx, &pb.StatusRequest{})
+		return err
+	})
+	return resp, err
 }
