@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoController is returned when the container has no cgroup directory for
@@ -40,6 +43,22 @@ func (d CgroupDirs) ReadFile(controller, name string) ([]byte, error) {
 		return nil, fmt.Errorf("read cgroup file: %w", err)
 	}
 	return b, nil
+}
+
+// Dir returns the container's cgroup directory for controller.
+func (d CgroupDirs) Dir(controller string) (string, error) {
+	dir, ok := d[controller]
+	if !ok || dir == "" {
+		return "", fmt.Errorf("controller %q: %w", controller, ErrNoController)
+	}
+	return dir, nil
+}
+
+// cgroupDirer is implemented by CgroupReaders that know the directories
+// (CgroupDirs, CgroupFiles): handlers that must walk the container's
+// sub-cgroups (task lists) need it.
+type cgroupDirer interface {
+	Dir(controller string) (string, error)
 }
 
 func (c Container) readCgroup(controller, name string) ([]byte, error) {
@@ -137,7 +156,7 @@ func CountCPUList(s string) (int, error) {
 
 // OnlineCPUs counts the host's online CPUs: the "cpuN" lines of /proc/stat.
 func (h Host) OnlineCPUs() (int, error) {
-	b, err := os.ReadFile(filepath.Join(h.ProcRoot, "stat"))
+	b, err := h.readProc("stat")
 	if err != nil {
 		return 0, fmt.Errorf("host cpus: %w", err)
 	}
@@ -157,4 +176,13 @@ func (h Host) OnlineCPUs() (int, error) {
 		return 0, fmt.Errorf("host cpus: no cpuN line in %s/stat", h.ProcRoot)
 	}
 	return n, nil
+}
+
+// cgroupMissing tells whether err means the data is not there (no such
+// controller, the container not registered yet, its cgroup removed or its
+// reader closed), in which case handlers fall back to the host's values,
+// rather than that it could not be parsed.
+func cgroupMissing(err error) bool {
+	return errors.Is(err, ErrNoController) || errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, ErrReaderClosed) || errors.Is(err, unix.ENODEV)
 }

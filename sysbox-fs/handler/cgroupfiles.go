@@ -68,6 +68,11 @@ func (c *CgroupFiles) ReadFile(controller, name string) ([]byte, error) {
 	return b, nil
 }
 
+// Dir returns the container's cgroup directory for controller.
+func (c *CgroupFiles) Dir(controller string) (string, error) {
+	return c.dirs.Dir(controller)
+}
+
 func (c *CgroupFiles) open(p string) (*os.File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

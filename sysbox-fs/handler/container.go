@@ -1,6 +1,9 @@
 package handler
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -18,6 +21,12 @@ type Container struct {
 	Cgroups CgroupReader
 	// Host gives the host-wide sources.
 	Host Host
+	// ReaderTid is the host thread id of the thread whose read is being
+	// answered, 0 when unknown. That thread is blocked in the read (in the
+	// 'D' state while it waits for the FUSE reply); the task counts of
+	// /proc/loadavg and /proc/stat report it as running, as the kernel does
+	// for a reader of its own files.
+	ReaderTid int
 }
 
 // Host is where handlers read host-wide data. Tests point it at fakes.
@@ -26,9 +35,30 @@ type Host struct {
 	Now func() time.Time
 	// ProcRoot is the host's procfs mount, "/proc".
 	ProcRoot string
+	// proc, when set, keeps the host's /proc files open and re-reads them
+	// with one pread at offset 0 (procfs seq_files regenerate their
+	// content then); nil reads with os.ReadFile (tests).
+	proc *CgroupFiles
 }
 
-// DefaultHost reads the real clock and /proc.
+// DefaultHost reads the real clock and /proc, keeping the /proc files the
+// handlers read open for the life of the process.
 func DefaultHost() Host {
-	return Host{Now: time.Now, ProcRoot: "/proc"}
+	return Host{Now: time.Now, ProcRoot: "/proc", proc: NewCgroupFiles(map[string]string{"": "/proc"})}
+}
+
+// readProc reads the host file <ProcRoot>/<name> ("meminfo").
+func (h Host) readProc(name string) ([]byte, error) {
+	if h.proc != nil && h.proc.dirs[""] == h.ProcRoot {
+		b, err := h.proc.ReadFile("", name)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", name, err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(filepath.Join(h.ProcRoot, name))
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", name, err)
+	}
+	return b, nil
 }

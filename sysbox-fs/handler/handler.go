@@ -42,7 +42,14 @@ type Table map[string]Handler
 // handler in a file of its own and one line here.
 func Default() Table {
 	return Table{
-		"proc/uptime": Uptime{},
+		"proc/uptime":                   Uptime{},
+		"proc/meminfo":                  Meminfo{},
+		"proc/cpuinfo":                  NewCpuinfo("/proc"),
+		"proc/stat":                     NewStat("/proc"),
+		"proc/loadavg":                  NewLoadavg(),
+		"proc/swaps":                    Swaps{},
+		"proc/diskstats":                NewDiskstats("/proc"),
+		"sys/devices/system/cpu/online": CPUOnline{},
 	}
 }
 
