@@ -15,6 +15,7 @@ import (
 	"github.com/sysboxd/sysboxd/internal/version"
 	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
 	"github.com/sysboxd/sysboxd/sysbox-fs/server"
+	"github.com/sysboxd/sysboxd/sysbox-fs/sysctl"
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 )
 
@@ -83,11 +84,19 @@ func run(cx *cli.Context) error {
 	ctx, stop := daemon.SignalContext()
 	defer stop()
 
+	proc, err := sysctl.OpenProc("/proc")
+	if err != nil {
+		return err
+	}
+	defer proc.Close()
 	srv, err := server.New(server.Config{
 		MountRoot: cx.String("mount-root"),
 		Table:     handler.Default(),
 		Host:      handler.DefaultHost(),
-		Log:       log,
+		Sys: &server.Sys{
+			Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: "/proc/sys"}, SysDir: "/sys",
+		},
+		Log: log,
 	})
 	if err != nil {
 		return err

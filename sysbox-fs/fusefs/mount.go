@@ -34,14 +34,16 @@ type Mount struct {
 }
 
 // New creates dir (if needed) and mounts on it a tree serving table for the
-// container that view describes. log should carry the container id.
+// container that view describes, plus extras. log should carry the
+// container id.
 //
 // Mount options: allow_other (readers are the container's uids, not the
 // mounter) and a direct mount(2) as root without fusermount. Not
 // default_permissions: with it the kernel asks GETATTR on every open once
-// file attributes expire, which they do at once; files are read-only anyway
-// (Open refuses writes), as procfs' 0444 files are.
-func New(dir string, table handler.Table, view View, log logrus.FieldLogger) (*Mount, error) {
+// file attributes expire, which they do at once; handler files are
+// read-only anyway (Open refuses writes), as procfs' 0444 files are, and
+// the writable extras check the caller against their mode themselves.
+func New(dir string, table handler.Table, view View, log logrus.FieldLogger, extras ...Extra) (*Mount, error) {
 	if err := table.Validate(); err != nil {
 		return nil, err
 	}
@@ -49,7 +51,7 @@ func New(dir string, table handler.Table, view View, log logrus.FieldLogger) (*M
 		return nil, fmt.Errorf("create mountpoint: %w", err)
 	}
 	t := &tree{view: view, log: log, mtime: time.Now()}
-	root := &rootNode{dirNode: dirNode{tree: t}, table: table}
+	root := &rootNode{dirNode: dirNode{tree: t}, table: table, extras: extras}
 	timeout := cacheTimeout
 	opts := &fs.Options{
 		MountOptions: fuse.MountOptions{

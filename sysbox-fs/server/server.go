@@ -24,6 +24,7 @@ import (
 
 	"github.com/sysboxd/sysboxd/sysbox-fs/fusefs"
 	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
+	"github.com/sysboxd/sysboxd/sysbox-fs/sysctl"
 	pb "github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
 )
 
@@ -38,13 +39,17 @@ type Config struct {
 	Table handler.Table
 	// Host gives handlers the host's clock and /proc.
 	Host handler.Host
-	Log  logrus.FieldLogger
+	// Sys, when set, adds each container's /proc/sys and /sys files.
+	Sys *Sys
+	Log logrus.FieldLogger
 }
 
 // Server implements pb.SysFsServer.
 type Server struct {
 	pb.UnimplementedSysFsServer
 	cfg Config
+	// sysctls is the emulated knobs the host has; nil without cfg.Sys.
+	sysctls *sysctl.Table
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -58,12 +63,20 @@ type container struct {
 	state atomic.Pointer[handler.Container]
 	// cgroups holds the container's cgroup files open; set by Register.
 	cgroups atomic.Pointer[handler.CgroupFiles]
+	// sysctl is the container's /proc/sys; nil without Config.Sys.
+	sysctl *sysctl.Container
+	// extraPaths are the tree's paths besides the table's that the
+	// runtime mounts ("proc/sys").
+	extraPaths []string
 }
 
 // release closes the cgroup files held for the container.
 func (c *container) release() {
 	if cg := c.cgroups.Swap(nil); cg != nil {
 		cg.Close()
+	}
+	if c.sysctl != nil {
+		c.sysctl.Close()
 	}
 }
 
@@ -95,7 +108,11 @@ func New(cfg Config) (*Server, error) {
 	if _, err := fusefs.CleanStale(root, cfg.Log); err != nil {
 		return nil, fmt.Errorf("clean stale mounts: %w", err)
 	}
-	return &Server{cfg: cfg, containers: map[string]*container{}}, nil
+	srv := &Server{cfg: cfg, containers: map[string]*container{}}
+	if cfg.Sys != nil {
+		srv.sysctls = sysctl.NewTable(cfg.Sys.Host, sysctl.Knobs())
+	}
+	return srv, nil
 }
 
 // MountRoot is the resolved mount root.
@@ -159,9 +176,9 @@ func (s *Server) logCalls(ctx context.Context, req any, info *grpc.UnaryServerIn
 	return resp, err
 }
 
-func (s *Server) files(dir string) []*pb.VirtualFile {
+func (s *Server) files(dir string, c *container) []*pb.VirtualFile {
 	var files []*pb.VirtualFile
-	for _, p := range s.cfg.Table.Paths() {
+	for _, p := range append(s.cfg.Table.Paths(), c.extraPaths...) {
 		files = append(files, &pb.VirtualFile{Destination: "/" + p, Source: filepath.Join(dir, p)})
 	}
 	return files
@@ -177,20 +194,27 @@ func (s *Server) PreRegister(ctx context.Context, req *pb.PreRegisterRequest) (*
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.containers[id]; ok {
-		return &pb.PreRegisterResponse{Mountpoint: c.mount.Dir(), Files: s.files(c.mount.Dir())}, nil
+		return &pb.PreRegisterResponse{Mountpoint: c.mount.Dir(), Files: s.files(c.mount.Dir(), c)}, nil
 	}
 	log := s.cfg.Log.WithField("id", id)
 	c := &container{}
 	c.state.Store(&handler.Container{ID: id, StartTime: s.cfg.Host.Now(), Host: s.cfg.Host})
 	dir := filepath.Join(s.cfg.MountRoot, id)
-	m, err := fusefs.New(dir, s.cfg.Table, c.view, log)
+	var extras []fusefs.Extra
+	if sys := s.cfg.Sys; sys != nil {
+		vals := sysctl.NewValues(s.sysctls, sys.Host)
+		c.sysctl = sysctl.NewContainer(vals, sys.Proc, sys.ProcDir, func() int { return c.view().InitPid })
+		extras, c.extraPaths = s.sysExtras(id, c.sysctl, fusefs.Owner{UID: req.GetUid(), GID: req.GetGid()})
+	}
+	m, err := fusefs.New(dir, s.cfg.Table, c.view, log, extras...)
 	if err != nil {
+		c.release()
 		return nil, status.Errorf(codes.Internal, "container %s: %v", id, err)
 	}
 	c.mount = m
 	s.containers[id] = c
 	log.WithField("mountpoint", dir).Info("fuse tree mounted")
-	return &pb.PreRegisterResponse{Mountpoint: dir, Files: s.files(dir)}, nil
+	return &pb.PreRegisterResponse{Mountpoint: dir, Files: s.files(dir, c)}, nil
 }
 
 // Register records the container's init pid, start time and cgroups.

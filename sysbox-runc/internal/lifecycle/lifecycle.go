@@ -81,6 +81,7 @@ type Prepared struct {
 	cfg   Config
 	fs    Fs
 	undo  []func(context.Context) error
+	attachments
 }
 
 // Prepare turns spec into a system-container spec and acquires everything
@@ -150,6 +151,7 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 	for _, f := range pre.GetFiles() {
 		in.VirtualFiles = append(in.VirtualFiles, syscont.VirtualFile{Dest: f.GetDestination(), Source: f.GetSource()})
 	}
+	p.deferred = syscont.DeferredVirtualFiles(in.VirtualFiles)
 	for _, m := range special {
 		in.SpecialMounts = append(in.SpecialMounts, specs.Mount{
 			Source: m.GetSource(), Destination: m.GetDestination(), Type: m.GetType(), Options: m.GetOptions(),
@@ -208,6 +210,9 @@ func (p *Prepared) Started(ctx context.Context, initPid int, created int64, cgro
 		return nil
 	}
 	if err := DelegateCgroups(cgroupPaths, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
+		return err
+	}
+	if err := p.attachDeferred(initPid); err != nil {
 		return err
 	}
 	return p.fs.Register(ctx, &sysfspb.RegisterRequest{
