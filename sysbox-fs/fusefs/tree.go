@@ -160,6 +160,9 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	defer h.mu.Unlock()
 	if off == 0 || !h.done {
 		c := h.node.tree.view()
+		if caller, ok := fuse.FromContext(ctx); ok {
+			c.ReaderTid = int(caller.Pid) // the kernel counts its own reader as running
+		}
 		data, err := h.node.handler.Content(c)
 		if err != nil {
 			h.node.tree.log.WithError(err).WithField("file", h.node.path).Warn("generating virtual file failed")
