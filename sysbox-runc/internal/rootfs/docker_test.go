@@ -54,7 +54,7 @@ func TestPrepareOverlayOnARealDockerContainerKeepsDockersLayerFormat(t *testing.
 	if err := os.MkdirAll(merged, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := remountOriginal(info.Source, merged, mountFlags(info.Options), cfg); err != nil {
+	if err := remountOriginal(merged, &OverlayMount{Source: info.Source, Flags: mountFlags(info.Options), Options: cfg.Original, Base: cfg.Base}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unmountAllAt(merged) })
@@ -81,6 +81,7 @@ echo ok`)
 	if err := Release(s); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
+	unmountAllAt(merged) // as dockerd does once the container stopped
 	for _, p := range []string{"root/new", "etc/passwd"} {
 		if got := ownerOf(t, filepath.Join(cfg.Upper, p)); got != (owner{0, 0}) {
 			t.Errorf("upper %s owned by %v on disk", p, got)

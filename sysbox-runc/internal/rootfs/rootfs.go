@@ -55,6 +55,21 @@ type State struct {
 	// UniqueMountIDs says the ids are 64-bit never-reused ids
 	// (STATX_MNT_ID_UNIQUE) rather than mountinfo ids.
 	UniqueMountIDs bool `json:"uniqueMountIds,omitempty"`
+	// Engine is the engine's overlay that Prepare replaced (KindOverlay):
+	// Release mounts it again in place of ours, so the engine finds its
+	// rootfs mounted for as long as it believes it is.
+	Engine *OverlayMount `json:"engineOverlay,omitempty"`
+}
+
+// OverlayMount is enough to make an overlay mount again as it was.
+type OverlayMount struct {
+	Source string `json:"source"`
+	// Flags are the mount flags (MS_*) of the mount.
+	Flags uintptr `json:"flags"`
+	// Options is the overlay option string as the mount was made.
+	Options string `json:"options"`
+	// Base is the directory relative layer paths are resolved against.
+	Base string `json:"base"`
 }
 
 // mountOverlayFunc mounts an overlay; replaced in tests to force failures.
@@ -197,7 +212,8 @@ func prepareOverlay(merged, stagingDir string, info *mountinfo.Info, u *idmap.Us
 	if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil {
 		return nil, fmt.Errorf("prepare rootfs: unmount overlay at %s: %w", merged, err)
 	}
-	s := &State{Kind: KindOverlay, Path: merged, Original: merged}
+	s := &State{Kind: KindOverlay, Path: merged, Original: merged,
+		Engine: &OverlayMount{Source: info.Source, Flags: flags, Options: cfg.Original, Base: cfg.Base}}
 	err = mountOverlay(info.Source, merged, flags, data, m)
 	if err == nil {
 		err = finishOverlay(s, merged, stagingDir, flags)
@@ -206,7 +222,7 @@ func prepareOverlay(merged, stagingDir string, info *mountinfo.Info, u *idmap.Us
 		}
 	}
 	if err != nil {
-		if rerr := remountOriginal(info.Source, merged, flags, cfg); rerr != nil {
+		if rerr := remountOriginal(merged, s.Engine); rerr != nil {
 			return nil, fmt.Errorf("prepare rootfs: overlay at %s: %w; restoring the original overlay failed: %w", merged, err, rerr)
 		}
 		return nil, fmt.Errorf("prepare rootfs: overlay at %s: %w", merged, err)
@@ -321,18 +337,19 @@ func mountOverlayAsContainerRoot(source, target string, flags uintptr, data stri
 	})
 }
 
-// remountOriginal mounts the overlay described by cfg again, as it was
-// (options verbatim, relative paths from cfg.Base, host root credentials).
-func remountOriginal(source, target string, flags uintptr, cfg *overlayConfig) error {
+// remountOriginal mounts the overlay described by o at target again, as it
+// was (options verbatim, relative paths from o.Base, host root
+// credentials).
+func remountOriginal(target string, o *OverlayMount) error {
 	return onThrowawayThread(func() error {
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			return fmt.Errorf("unshare fs: %w", err)
 		}
-		if err := unix.Chdir(cfg.Base); err != nil {
-			return fmt.Errorf("chdir %s: %w", cfg.Base, err)
+		if err := unix.Chdir(o.Base); err != nil {
+			return fmt.Errorf("chdir %s: %w", o.Base, err)
 		}
-		if err := unix.Mount(source, target, "overlay", flags, cfg.Original); err != nil {
-			return fmt.Errorf("mount overlay (%s): %w", cfg.Original, err)
+		if err := unix.Mount(o.Source, target, "overlay", o.Flags, o.Options); err != nil {
+			return fmt.Errorf("mount overlay (%s): %w", o.Options, err)
 		}
 		return nil
 	})
@@ -352,9 +369,13 @@ func checkWritable(path string) error {
 }
 
 // Release undoes Prepare: it unmounts the mounts Prepare made (those still
-// there) and removes the staging dir. It is idempotent; what is already
-// gone is not an error. Docker's own overlay is not mounted again: the
-// engine unmounts the rootfs itself when the container stops.
+// there), removes the staging dir and, where it unmounted the overlay that
+// replaced the engine's, mounts the engine's overlay again. The engine
+// counts its own mounts of a rootfs and unmounts it when the count drops to
+// zero; `docker restart` holds an extra count across stop and start, so the
+// rootfs must still be mounted when the container is created again. It is
+// idempotent; what is already gone is not an error, and a mount someone
+// else put at the rootfs is left alone.
 func Release(s *State) error {
 	if s == nil {
 		return nil
@@ -363,37 +384,56 @@ func Release(s *State) error {
 		return fmt.Errorf("release rootfs: unknown kind %q", s.Kind)
 	}
 	if s.Staging != "" {
-		if err := unmountIfOurs(s.Staging, s.StagingMountID, s.UniqueMountIDs); err != nil {
+		if _, err := unmountIfOurs(s.Staging, s.StagingMountID, s.UniqueMountIDs); err != nil {
 			return err
 		}
 		if err := unix.Rmdir(s.Staging); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("release rootfs: remove staging dir: %w", err)
 		}
 	}
-	if s.Kind == KindOverlay {
-		return unmountIfOurs(s.Original, s.OverlayMountID, s.UniqueMountIDs)
+	if s.Kind != KindOverlay {
+		return nil
+	}
+	removed, err := unmountIfOurs(s.Original, s.OverlayMountID, s.UniqueMountIDs)
+	if err != nil || !removed || s.Engine == nil {
+		return err
+	}
+	info, err := mountAt(s.Original)
+	if err != nil {
+		return fmt.Errorf("release rootfs: %w", err)
+	}
+	if info != nil {
+		return nil // something (the engine) is mounted there again already
+	}
+	if err := remountOriginal(s.Original, s.Engine); err != nil {
+		return fmt.Errorf("release rootfs: give the engine its overlay back at %s: %w", s.Original, err)
 	}
 	return nil
 }
 
-func unmountIfOurs(path string, ourID uint64, unique bool) error {
+// unmountIfOurs unmounts the mount at path if it is the one with ourID and
+// reports whether it did.
+func unmountIfOurs(path string, ourID uint64, unique bool) (bool, error) {
 	if ourID == 0 {
-		return nil
+		return false, nil
 	}
 	id, gotUnique, err := mountID(path)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("release rootfs: %w", err)
+		return false, fmt.Errorf("release rootfs: %w", err)
 	}
 	if id != ourID || gotUnique != unique {
-		return nil
+		return false, nil
 	}
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("release rootfs: unmount %s: %w", path, err)
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("release rootfs: unmount %s: %w", path, err)
 	}
-	return nil
+	return true, nil
 }
 
 // mountID returns the id of the mount path is on, the never-reused 64-bit

@@ -415,12 +415,13 @@ echo ok`)
 				t.Fatalf("Release: %v", err)
 			}
 			t.Logf("Prepare %v, Release %v", prepared, time.Since(start))
-			if info, err := mountAt(d.merged); err != nil || info != nil {
-				t.Errorf("after Release, merged is still a mountpoint: %+v %v", info, err)
-			}
+			// The engine's overlay is back at merged (the engine unmounts it
+			// when its own count of the rootfs drops to zero).
+			assertEngineOverlayAt(t, d)
 			if err := Release(&back); err != nil {
 				t.Errorf("second Release: %v", err)
 			}
+			assertEngineOverlayAt(t, d)
 			if _, err := os.Stat(d.merged); err != nil {
 				t.Errorf("Release removed Docker's merged dir: %v", err)
 			}
@@ -428,6 +429,28 @@ echo ok`)
 				t.Errorf("staging dir left behind: %v", err)
 			}
 		})
+	}
+}
+
+// assertEngineOverlayAt checks that the mount at merged is the engine's
+// own overlay of d's layers (not one of ID-mapped layers), mounted once.
+func assertEngineOverlayAt(t *testing.T, d *dockerLayout) {
+	t.Helper()
+	info, err := mountAt(d.merged)
+	if err != nil || info == nil || info.FSType != "overlay" {
+		t.Fatalf("after Release, merged holds %+v (%v), want the engine's overlay", info, err)
+	}
+	if strings.Contains(info.VFSOptions, procFdPrefix) {
+		t.Errorf("after Release, the overlay at merged is not the engine's: %s", info.VFSOptions)
+	}
+	if ms := mountsWithUpper(t, d.containerLayerDirName+"/diff"); len(ms) != 1 {
+		t.Errorf("%d overlays use the container's upper dir after Release, want 1", len(ms))
+	}
+	if f, err := os.Create(filepath.Join(d.merged, "engine-writes")); err != nil {
+		t.Errorf("the engine cannot write to its restored overlay: %v", err)
+	} else {
+		f.Close()
+		os.Remove(f.Name())
 	}
 }
 
