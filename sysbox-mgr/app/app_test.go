@@ -92,8 +92,10 @@ func TestDaemonServesStopsCleanlyAndRefusesSecondInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	rootfs := filepath.Join(t.TempDir(), "merged")
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
+	// Docker's overlay2 layout: <layer>/merged, the layer removed at rm.
+	layer := filepath.Join(t.TempDir(), "layer")
+	rootfs := filepath.Join(layer, "merged")
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -135,8 +137,8 @@ func TestDaemonServesStopsCleanlyAndRefusesSecondInstance(t *testing.T) {
 		t.Fatalf("release of an unknown id: %v", err)
 	}
 
-	// The reaper notices the engine removing the rootfs.
-	if err := os.Remove(rootfs); err != nil {
+	// The reaper notices the engine removing the container's layer.
+	if err := os.RemoveAll(layer); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

@@ -49,6 +49,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "subuid-file", Value: "/etc/subuid", Usage: "subordinate uid file"},
 			&cli.StringFlag{Name: "subgid-file", Value: "/etc/subgid", Usage: "subordinate gid file"},
 			&cli.DurationFlag{Name: "reap-interval", Value: defaultReapInterval, Usage: "how often to look for removed containers"},
+			&cli.BoolFlag{Name: "no-copy-out", Usage: "do not copy special dirs into a stopped container's Docker layer (docker commit then misses /var/lib/docker etc.)"},
 		},
 		Action: runAction,
 		Commands: []*cli.Command{{
@@ -102,6 +103,7 @@ func runAction(c *cli.Context) error {
 		SubuidFile:   c.String("subuid-file"),
 		SubgidFile:   c.String("subgid-file"),
 		ReapInterval: c.Duration("reap-interval"),
+		NoCopyOut:    c.Bool("no-copy-out"),
 	}, log)
 	if err != nil {
 		log.WithError(err).Error("sysbox-mgr failed")

@@ -33,6 +33,8 @@ type Options struct {
 	SubuidFile   string
 	SubgidFile   string
 	ReapInterval time.Duration
+	// NoCopyOut: see manager.Config.
+	NoCopyOut bool
 	// StopTimeout bounds the graceful stop; then calls are cut off.
 	StopTimeout time.Duration
 	// Statfs checks the data root's filesystem; nil means unix.Statfs.
@@ -78,6 +80,7 @@ func Run(ctx context.Context, o Options, log *logrus.Logger) error {
 		DataRoot:  o.DataRoot,
 		UIDs:      uids,
 		GIDs:      gids,
+		NoCopyOut: o.NoCopyOut,
 		Log:       log,
 	})
 	if err != nil {

@@ -38,11 +38,33 @@ func (b Block) gids() Range { return Range{Start: b.GID, Size: b.Size} }
 type Pool struct {
 	uids, gids Range
 	leases     map[string]Block
+	// uidUsed and gidUsed are the leased ranges, sorted by start (they
+	// are disjoint), kept up to date so an allocation needs no sort.
+	uidUsed, gidUsed []Range
 }
 
 // New returns an empty pool over the given uid and gid ranges.
 func New(uids, gids Range) *Pool {
 	return &Pool{uids: uids, gids: gids, leases: map[string]Block{}}
+}
+
+func insertSorted(used []Range, r Range) []Range {
+	i := sort.Search(len(used), func(i int) bool { return used[i].Start >= r.Start })
+	return slices.Insert(used, i, r)
+}
+
+func removeSorted(used []Range, r Range) []Range {
+	i := sort.Search(len(used), func(i int) bool { return used[i].Start >= r.Start })
+	if i < len(used) && used[i] == r {
+		return slices.Delete(used, i, i+1)
+	}
+	return used
+}
+
+func (p *Pool) record(id string, b Block) {
+	p.leases[id] = b
+	p.uidUsed = insertSorted(p.uidUsed, b.uids())
+	p.gidUsed = insertSorted(p.gidUsed, b.gids())
 }
 
 // UIDs and GIDs are the host id ranges the pool hands out.
@@ -65,8 +87,12 @@ func (p *Pool) Get(id string) (Block, bool) {
 
 // Free releases id's block. It reports whether id held one.
 func (p *Pool) Free(id string) bool {
-	_, ok := p.leases[id]
-	delete(p.leases, id)
+	b, ok := p.leases[id]
+	if ok {
+		delete(p.leases, id)
+		p.uidUsed = removeSorted(p.uidUsed, b.uids())
+		p.gidUsed = removeSorted(p.gidUsed, b.gids())
+	}
 	return ok
 }
 
@@ -83,13 +109,15 @@ func (p *Pool) Add(id string, b Block) error {
 		return fmt.Errorf("%w: %q holds uids %v gids %v, outside the pool (uids %v, gids %v)",
 			ErrConflict, id, b.uids(), b.gids(), p.uids, p.gids)
 	}
-	for other, ob := range p.leases {
-		if overlap(b.uids(), ob.uids()) || overlap(b.gids(), ob.gids()) {
-			return fmt.Errorf("%w: %q (uids %v gids %v) overlaps %q (uids %v gids %v)",
-				ErrConflict, id, b.uids(), b.gids(), other, ob.uids(), ob.gids())
+	if hits(p.uidUsed, uint64(b.UID), uint64(b.Size)) || hits(p.gidUsed, uint64(b.GID), uint64(b.Size)) {
+		for other, ob := range p.leases {
+			if overlap(b.uids(), ob.uids()) || overlap(b.gids(), ob.gids()) {
+				return fmt.Errorf("%w: %q (uids %v gids %v) overlaps %q (uids %v gids %v)",
+					ErrConflict, id, b.uids(), b.gids(), other, ob.uids(), ob.gids())
+			}
 		}
 	}
-	p.leases[id] = b
+	p.record(id, b)
 	return nil
 }
 
@@ -112,32 +140,39 @@ func (p *Pool) Alloc(id string, size uint32) (b Block, fresh bool, err error) {
 			ErrExhausted, len(p.leases), p.uids, p.gids, size)
 	}
 	b = Block{UID: p.uids.Start + uint32(off), GID: p.gids.Start + uint32(off), Size: size}
-	p.leases[id] = b
+	p.record(id, b)
 	return b, true, nil
 }
 
 // freeOffset finds the lowest offset o such that [o, o+size) is free in
 // both the uid and the gid range. A free run starts either at 0 or right
-// after a lease, so those are the only candidates to try.
+// after a lease, so those are the only candidates to try: the ends of the
+// sorted uid and gid ranges, merged in increasing order.
 func (p *Pool) freeOffset(size uint64) (uint64, bool) {
-	uidUsed := make([]Range, 0, len(p.leases))
-	gidUsed := make([]Range, 0, len(p.leases))
-	cands := []uint64{0}
-	for _, b := range p.leases {
-		uidUsed = append(uidUsed, b.uids())
-		gidUsed = append(gidUsed, b.gids())
-		cands = append(cands, b.uids().End()-uint64(p.uids.Start), b.gids().End()-uint64(p.gids.Start))
-	}
-	byStart := func(a, b Range) int { return int(int64(a.Start) - int64(b.Start)) }
-	slices.SortFunc(uidUsed, byStart)
-	slices.SortFunc(gidUsed, byStart)
-	slices.Sort(cands)
 	limit := uint64(p.Size())
-	for _, off := range slices.Compact(cands) {
+	try := func(off uint64) bool {
+		return off+size <= limit &&
+			!hits(p.uidUsed, uint64(p.uids.Start)+off, size) && !hits(p.gidUsed, uint64(p.gids.Start)+off, size)
+	}
+	if try(0) {
+		return 0, true
+	}
+	i, j := 0, 0
+	for i < len(p.uidUsed) || j < len(p.gidUsed) {
+		var off uint64
+		switch {
+		case j >= len(p.gidUsed) || i < len(p.uidUsed) &&
+			p.uidUsed[i].End()-uint64(p.uids.Start) <= p.gidUsed[j].End()-uint64(p.gids.Start):
+			off = p.uidUsed[i].End() - uint64(p.uids.Start)
+			i++
+		default:
+			off = p.gidUsed[j].End() - uint64(p.gids.Start)
+			j++
+		}
 		if off+size > limit {
 			break
 		}
-		if !hits(uidUsed, uint64(p.uids.Start)+off, size) && !hits(gidUsed, uint64(p.gids.Start)+off, size) {
+		if try(off) {
 			return off, true
 		}
 	}

@@ -3,6 +3,7 @@ package idpool
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,5 +189,43 @@ func TestAllocManyBlocksAreDisjoint(t *testing.T) {
 			t.Fatalf("block %d: %+v misaligned or reused", i, b)
 		}
 		seen[b.UID] = true
+	}
+}
+
+// The sorted-range bookkeeping must pick exactly what a brute-force scan
+// for the lowest free block picks, through any mix of allocs and frees.
+func TestAllocMatchesBruteForceLowestFreeBlock(t *testing.T) {
+	const blocks = 64
+	p := New(Range{Start: 100000, Size: blocks * BlockSize}, Range{Start: 700000, Size: blocks * BlockSize})
+	used := map[uint32]string{} // block index -> id
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for step := range 5000 {
+		if len(used) > 0 && rnd.IntN(3) == 0 {
+			for idx, id := range used {
+				p.Free(id)
+				delete(used, idx)
+				break
+			}
+			continue
+		}
+		want := -1
+		for i := range uint32(blocks) {
+			if _, ok := used[i]; !ok {
+				want = int(i)
+				break
+			}
+		}
+		id := fmt.Sprintf("s%d", step)
+		b, _, err := p.Alloc(id, BlockSize)
+		if want < 0 {
+			if !errors.Is(err, ErrExhausted) {
+				t.Fatalf("step %d: full pool gave %+v, %v", step, b, err)
+			}
+			continue
+		}
+		if err != nil || b.UID != 100000+uint32(want)*BlockSize || b.GID != 700000+uint32(want)*BlockSize {
+			t.Fatalf("step %d: got %+v %v, want block %d", step, b, err, want)
+		}
+		used[uint32(want)] = id
 	}
 }

@@ -41,7 +41,11 @@ type Config struct {
 	DataRoot string
 	// UIDs and GIDs are the pools leases come from.
 	UIDs, GIDs idpool.Range
-	Log        logrus.FieldLogger
+	// NoCopyOut turns off copying the special dirs into the container's
+	// Docker layer when it stops (what makes `docker commit` capture
+	// them).
+	NoCopyOut bool
+	Log       logrus.FieldLogger
 }
 
 // Manager is safe for concurrent use. Lock order: an id's lock, then mu.
@@ -54,7 +58,17 @@ type Manager struct {
 	mu   sync.Mutex
 	pool *idpool.Pool
 	recs map[string]*state.Lease
+	// journaled counts the changes appended to the journal since the
+	// last snapshot; snapshotDue says the journal may not match memory
+	// (an append failed), so the next change writes a snapshot instead.
+	journaled   int
+	snapshotDue bool
 }
+
+// minCompact is the fewest journal entries that trigger a snapshot; above
+// it a snapshot is written once the journal holds half as many entries as
+// there are leases, which keeps a change O(1) amortized.
+const minCompact = 1024
 
 // New loads the state file and checks it against the pool. A state that
 // does not fit (unknown version, overlapping leases, leases outside the
@@ -66,7 +80,7 @@ func New(cfg Config) (*Manager, error) {
 		l.SetOutput(os.Stderr)
 		cfg.Log = l
 	}
-	f, err := state.Load(cfg.StatePath)
+	f, replayed, err := state.LoadAll(cfg.StatePath)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +103,12 @@ func New(cfg Config) (*Manager, error) {
 			}
 		}
 		m.recs[l.ID] = &l
+	}
+	if replayed > 0 {
+		// Start from a snapshot: the journal is folded into it.
+		if err := m.save(); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -123,7 +143,33 @@ func checkPath(what, p string) error {
 // Pool describes the id ranges leases come from.
 func (m *Manager) Pool() (uids, gids idpool.Range) { return m.cfg.UIDs, m.cfg.GIDs }
 
-// save writes the state file. Caller holds mu.
+// persist makes the change of id's record to next (nil: deleted) durable:
+// one journal entry, or a snapshot when one is due. Caller holds mu and
+// has applied the change to m.recs.
+func (m *Manager) persist(id string, next *state.Lease) error {
+	if m.snapshotDue {
+		return m.save()
+	}
+	op := state.Op{Put: next}
+	if next == nil {
+		op = state.Op{Del: id}
+	}
+	if err := state.Append(m.cfg.StatePath, op); err != nil {
+		m.snapshotDue = true
+		return fmt.Errorf("persist state: %w", err)
+	}
+	m.journaled++
+	if m.journaled >= max(minCompact, len(m.recs)/2) {
+		// The change is durable already; a failed snapshot is retried.
+		if err := m.save(); err != nil {
+			m.log.WithError(err).Warn("state snapshot failed (the journal keeps every change)")
+		}
+	}
+	return nil
+}
+
+// save writes the state file (a snapshot) and empties the journal. Caller
+// holds mu.
 func (m *Manager) save() error {
 	f := &state.File{Version: state.Version, Leases: make([]state.Lease, 0, len(m.recs))}
 	for _, r := range m.recs {
@@ -131,8 +177,10 @@ func (m *Manager) save() error {
 	}
 	slices.SortFunc(f.Leases, func(a, b state.Lease) int { return cmp.Compare(a.ID, b.ID) })
 	if err := state.Save(m.cfg.StatePath, f); err != nil {
+		m.snapshotDue = true
 		return fmt.Errorf("persist state: %w", err)
 	}
+	m.journaled, m.snapshotDue = 0, false
 	return nil
 }
 
@@ -170,7 +218,7 @@ func (m *Manager) change(id string, fn func(cur *state.Lease) (*state.Lease, err
 	} else {
 		m.recs[id] = next
 	}
-	if err := m.save(); err != nil {
+	if err := m.persist(id, next); err != nil {
 		m.pool.Free(id)
 		if old != nil && old.Size > 0 {
 			// Cannot fail: the block was in the pool a moment ago.
@@ -330,17 +378,60 @@ func (m *Manager) Unregister(id string, release bool) error {
 	if release {
 		return m.release(id, "released by the runtime")
 	}
-	_, err := m.change(id, func(cur *state.Lease) (*state.Lease, error) {
+	rec, err := m.change(id, func(cur *state.Lease) (*state.Lease, error) {
 		if cur == nil {
 			return nil, fmt.Errorf("%w %q", ErrNotFound, id)
 		}
 		cur.Running = false
 		return cur, nil
 	})
-	if err == nil {
-		m.log.WithField("id", id).Debug("unregistered (lease kept)")
+	if err != nil {
+		return err
 	}
-	return err
+	m.log.WithField("id", id).Debug("unregistered (lease kept)")
+	if !m.cfg.NoCopyOut {
+		m.copyOut(rec)
+	}
+	return nil
+}
+
+// copyOutBudget bounds the copy-out of one container's special dirs.
+const copyOutBudget = 8 * time.Second
+
+// copyOut mirrors rec's special dirs into its Docker layer, so that a
+// `docker commit` of the stopped container captures them. Failures are
+// logged: the container stopped either way. Caller holds rec's id lock.
+func (m *Manager) copyOut(rec *state.Lease) {
+	log := m.log.WithField("id", rec.ID)
+	if rec.Size == 0 || rec.Rootfs == "" || len(rec.Mounts) == 0 {
+		return
+	}
+	layer, ok, err := specialdir.Overlay2Layer(rec.Rootfs)
+	if err != nil {
+		log.WithError(err).Warn("special dirs not copied out for docker commit")
+		return
+	}
+	if !ok {
+		log.WithField("rootfs", rec.Rootfs).Debug("rootfs is not a Docker overlay2 layer: special dirs not copied out")
+		return
+	}
+	owner := specialdir.Owner{UID: rec.UID, GID: rec.GID, Size: rec.Size}
+	// The runtime's call times out after ipc.DefaultTimeout (10 s); past
+	// that the engine may remove the layer under the copy.
+	deadline := time.Now().Add(copyOutBudget)
+	for _, mt := range rec.Mounts {
+		start := time.Now()
+		src := specialdir.HostDir(m.cfg.DataRoot, mt.Kind, rec.ID)
+		copied, err := m.copier.CopyOut(src, layer.Upper, mt.Destination, owner, layer.Lowers, deadline)
+		if err != nil {
+			log.WithError(err).WithField("dest", mt.Destination).Warn("special dir not copied out for docker commit")
+			continue
+		}
+		if copied {
+			log.WithFields(logrus.Fields{"dest": mt.Destination, "took": time.Since(start).Round(time.Microsecond)}).
+				Debug("special dir copied into the container's layer")
+		}
+	}
 }
 
 // release forgets id: its block goes back to the pool (persisted first),
@@ -428,14 +519,15 @@ func (m *Manager) rootfsRemoved(id string) (rootfs string, removed bool) {
 	if rootfs == "" {
 		return rootfs, false
 	}
-	if _, err := os.Lstat(rootfs); !errors.Is(err, os.ErrNotExist) {
+	probe := removalProbe(rootfs)
+	if _, err := os.Lstat(probe); !errors.Is(err, os.ErrNotExist) {
 		return rootfs, false
 	}
 	if dev == 0 {
 		return rootfs, true
 	}
 	var st unix.Stat_t
-	for p := filepath.Dir(rootfs); ; p = filepath.Dir(p) {
+	for p := filepath.Dir(probe); ; p = filepath.Dir(p) {
 		err := unix.Stat(p, &st)
 		if err == nil {
 			break
@@ -450,6 +542,18 @@ func (m *Manager) rootfsRemoved(id string) (rootfs string, removed bool) {
 		return rootfs, false
 	}
 	return rootfs, true
+}
+
+// removalProbe is the path whose disappearance means the engine removed
+// the container with this rootfs. Docker's overlay2 driver removes a
+// container's <layer>/merged dir at every stop (it unmounts and rmdirs it)
+// and the whole <layer> dir only at removal, so for a rootfs named
+// "merged" the layer dir is watched; otherwise the rootfs itself.
+func removalProbe(rootfs string) string {
+	if filepath.Base(rootfs) == "merged" {
+		return filepath.Dir(rootfs)
+	}
+	return rootfs
 }
 
 // RunReaper calls Reap every interval until ctx ends.

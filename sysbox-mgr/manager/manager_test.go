@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -88,7 +89,7 @@ func TestConcurrentAllocsForDifferentIDsNeverOverlap(t *testing.T) {
 		}
 	}
 	// All 50 are on disk.
-	f, err := state.Load(m.cfg.StatePath)
+	f, _, err := state.LoadAll(m.cfg.StatePath)
 	if err != nil || len(f.Leases) != n {
 		t.Fatalf("state file holds %d leases, %v", len(f.Leases), err)
 	}
@@ -318,6 +319,12 @@ func TestReaperReleasesContainersWhoseRootfsIsGone(t *testing.T) {
 	if n := m.Reap(); n != 0 {
 		t.Fatalf("reaped %d with every rootfs present", n)
 	}
+	// docker stop: Docker's overlay2 driver unmounts and removes the
+	// layer's merged dir; the layer dir stays until docker rm.
+	must(t, os.Remove(filepath.Join(base, "stopped", "merged")))
+	if n := m.Reap(); n != 0 {
+		t.Fatalf("reaped %d after a stop removed a merged dir", n)
+	}
 	must(t, os.RemoveAll(filepath.Join(base, "removed-running")))
 	must(t, os.RemoveAll(filepath.Join(base, "removed-stopped")))
 	if n := m.Reap(); n != 2 {
@@ -408,5 +415,83 @@ func TestReaperKeepsLeasesWhenTheRootfsFilesystemIsNotMounted(t *testing.T) {
 	m.mu.Unlock()
 	if n := m.Reap(); n != 1 || len(m.Leases()) != 0 {
 		t.Fatalf("released %d, leases left %d", n, len(m.Leases()))
+	}
+}
+
+func TestChangesAreJournaledAndFoldedIntoSnapshots(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), minCompact+64)
+	m := newManager(t, cfg)
+	for i := range 10 {
+		_, _, err := m.SubidAlloc(fmt.Sprintf("c%d", i), blk)
+		must(t, err)
+	}
+	must(t, m.Unregister("c3", true))
+	// No Flush: a crash now. The journal holds the 11 changes.
+	snap, err := state.Load(cfg.StatePath)
+	must(t, err)
+	if len(snap.Leases) != 0 {
+		t.Fatalf("snapshot rewritten on every change: %d leases in it", len(snap.Leases))
+	}
+	m2 := newManager(t, cfg)
+	if n := len(m2.Leases()); n != 9 {
+		t.Fatalf("after reload %d leases, want 9", n)
+	}
+	// Reload folded the journal into a snapshot.
+	if snap, err = state.Load(cfg.StatePath); err != nil || len(snap.Leases) != 9 {
+		t.Fatalf("snapshot after reload: %d leases, %v", len(snap.Leases), err)
+	}
+	// Enough changes trigger a snapshot by themselves.
+	for i := 10; i < minCompact+20; i++ {
+		_, _, err := m2.SubidAlloc(fmt.Sprintf("c%d", i), blk)
+		must(t, err)
+	}
+	fi, err := os.Stat(state.JournalPath(cfg.StatePath))
+	must(t, err)
+	if fi.Size() > 10*1024 {
+		t.Fatalf("journal not compacted: %d bytes after %d changes", fi.Size(), minCompact+10)
+	}
+	m3 := newManager(t, cfg)
+	if n := len(m3.Leases()); n != minCompact+19 {
+		t.Fatalf("after compaction and reload %d leases, want %d", n, minCompact+19)
+	}
+}
+
+func TestUnregisterCopiesSpecialDirsIntoTheDockerLayerUnlessTurnedOff(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown, trusted.* xattrs)")
+	}
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoCopyOut=%v", off), func(t *testing.T) {
+			cfg := testConfig(t, t.TempDir(), 4)
+			cfg.NoCopyOut = off
+			m := newManager(t, cfg)
+			layer := filepath.Join(t.TempDir(), "overlay2", "abc")
+			rootfs := filepath.Join(layer, "merged")
+			for _, d := range []string{"merged", "diff", "work"} {
+				must(t, os.MkdirAll(filepath.Join(layer, d), 0o755))
+			}
+			must(t, os.WriteFile(filepath.Join(layer, "link"), []byte("L"), 0o644))
+			must(t, m.Register("c", rootfs, ""))
+			b, _, err := m.SubidAlloc("c", blk)
+			must(t, err)
+			mounts, err := m.ReqMounts("c", "", nil)
+			must(t, err)
+			f := filepath.Join(mounts[0].Source, "inner")
+			must(t, os.WriteFile(f, []byte("x"), 0o644))
+			must(t, os.Lchown(f, int(b.UID)+5, int(b.GID)+5))
+			must(t, m.Unregister("c", false))
+			copied := filepath.Join(layer, "diff", mounts[0].Destination, "inner")
+			fi, err := os.Lstat(copied)
+			if off {
+				if err == nil {
+					t.Fatal("copied out with NoCopyOut")
+				}
+				return
+			}
+			must(t, err)
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != 5 || st.Gid != 5 {
+				t.Fatalf("copy owned by %d:%d, want in-container 5:5", st.Uid, st.Gid)
+			}
+		})
 	}
 }

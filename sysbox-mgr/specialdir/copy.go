@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -50,20 +51,53 @@ func (c *Copier) CopyIn(rootfs, src, dst string, owner Owner) (bool, error) {
 		return false, err
 	}
 	defer dir.Close()
-	w := &walker{log: c.log(), owner: owner, links: map[fileKey]string{}}
+	w := &walker{log: c.log(), ids: owner.shiftIn(), links: map[fileKey]string{}}
 	if err := w.copyDir(dir, dst); err != nil {
+		return true, err
+	}
+	if err := applyManifest(w.log, dst, owner); err != nil {
 		return true, err
 	}
 	return true, nil
 }
 
+// idMap turns the owners found in a source tree into the owners the copy
+// gets.
+type idMap struct {
+	uid, gid func(uint32) uint32
+}
+
+// shiftIn maps in-image ids to host ids in o's block.
+func (o Owner) shiftIn() idMap { return idMap{uid: o.ShiftUID, gid: o.ShiftGID} }
+
+// shiftOut maps host ids in o's block back to in-container ids (others
+// become overflowID).
+func (o Owner) shiftOut() idMap {
+	back := func(base uint32) func(uint32) uint32 {
+		return func(id uint32) uint32 {
+			if id < base || uint64(id) >= uint64(base)+uint64(o.Size) {
+				return overflowID
+			}
+			return id - base
+		}
+	}
+	return idMap{uid: back(o.UID), gid: back(o.GID)}
+}
+
 type fileKey struct{ dev, ino uint64 }
 
 type walker struct {
-	log   logrus.FieldLogger
-	owner Owner
+	log logrus.FieldLogger
+	ids idMap
 	// links maps a multiply-linked source inode to its first copy.
 	links map[fileKey]string
+	// out, when set, is a copy-out: overlay whiteouts and the xattrs a
+	// Docker layer tar does not carry go into this manifest instead of
+	// onto the copy (root is the copy's top dir, for relative paths).
+	out  *manifest
+	root string
+	// deadline, when not zero, ends the walk with ErrTooLong.
+	deadline time.Time
 }
 
 func (w *walker) copyDir(src *os.File, dst string) error {
@@ -83,6 +117,9 @@ func (w *walker) copyDir(src *os.File, dst string) error {
 // copyEntry copies name (in the source dir dfd, srcName for messages) to
 // dst.
 func (w *walker) copyEntry(dfd int, name, srcName, dst string) error {
+	if !w.deadline.IsZero() && time.Now().After(w.deadline) {
+		return fmt.Errorf("%w (at %s)", ErrTooLong, srcName)
+	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("stat %s: %w", srcName, err)
@@ -127,6 +164,14 @@ func (w *walker) copyEntry(dfd int, name, srcName, dst string) error {
 			return fmt.Errorf("create symlink %s: %w", dst, err)
 		}
 	case unix.S_IFCHR:
+		if w.out != nil && st.Rdev == 0 {
+			// A whiteout of an inner overlay layer: one in the outer
+			// upper dir would be the outer overlay's own whiteout.
+			w.out.Whiteouts = append(w.out.Whiteouts, manifestWhiteout{
+				Path: w.rel(dst), UID: w.ids.uid(st.Uid), GID: w.ids.gid(st.Gid), Mode: st.Mode & 0o7777,
+			})
+			return nil
+		}
 		if st.Rdev != 0 {
 			w.log.WithField("path", srcName).Warn("special dir seeding: device node not copied")
 			return nil
@@ -197,7 +242,7 @@ func readlinkat(dfd int, name string) (string, error) {
 // source. Order matters: chown clears setuid bits and file capabilities,
 // so mode and xattrs come after it; times come last.
 func (w *walker) setAttrs(srcRef, dst string, st *unix.Stat_t) error {
-	if err := os.Lchown(dst, int(w.owner.ShiftUID(st.Uid)), int(w.owner.ShiftGID(st.Gid))); err != nil {
+	if err := os.Lchown(dst, int(w.ids.uid(st.Uid)), int(w.ids.gid(st.Gid))); err != nil {
 		return fmt.Errorf("chown %s: %w", dst, err)
 	}
 	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
@@ -232,11 +277,10 @@ func (w *walker) copyXattrs(src, dst string) error {
 		if err != nil {
 			return fmt.Errorf("read xattr %s for %s: %w", name, dst, err)
 		}
-		switch name {
-		case "security.capability":
-			val = shiftFileCaps(val, w.owner)
-		case "system.posix_acl_access", "system.posix_acl_default":
-			val = shiftACL(val, w.owner)
+		val = shiftXattr(name, val, w.ids)
+		if w.out != nil && name != "security.capability" && val != nil {
+			w.out.Xattrs = append(w.out.Xattrs, manifestXattr{Path: w.rel(dst), Name: name, Value: val})
+			continue
 		}
 		if val == nil {
 			w.log.WithFields(logrus.Fields{"path": dst, "xattr": name}).Warn("special dir seeding: malformed xattr not copied")
@@ -309,12 +353,24 @@ const (
 	vfsCapSize3        = 24
 )
 
+// shiftXattr returns val with the ids it holds mapped (file capabilities
+// and ACLs), nil when it cannot parse them.
+func shiftXattr(name string, val []byte, m idMap) []byte {
+	switch name {
+	case "security.capability":
+		return shiftFileCaps(val, m.uid)
+	case "system.posix_acl_access", "system.posix_acl_default":
+		return shiftACL(val, m)
+	}
+	return val
+}
+
 // shiftFileCaps rewrites a security.capability value so that the
 // container's root (not host root) owns the capabilities: the kernel only
 // honours file capabilities in a user namespace whose root is their
 // rootid. Revision 2 (implicitly host root) becomes revision 3. It returns
 // nil for a value it cannot parse.
-func shiftFileCaps(val []byte, o Owner) []byte {
+func shiftFileCaps(val []byte, uid func(uint32) uint32) []byte {
 	if len(val) < 4 {
 		return nil
 	}
@@ -330,7 +386,7 @@ func shiftFileCaps(val []byte, o Owner) []byte {
 	out := make([]byte, vfsCapSize3)
 	binary.LittleEndian.PutUint32(out, vfsCapRevision3|magic&vfsCapFlagsMask)
 	copy(out[4:20], val[4:20])
-	binary.LittleEndian.PutUint32(out[20:], o.ShiftUID(rootid))
+	binary.LittleEndian.PutUint32(out[20:], uid(rootid))
 	return out
 }
 
@@ -344,7 +400,7 @@ const (
 
 // shiftACL moves the named-user and named-group entries of an ACL into the
 // container's block. It returns nil for a value it cannot parse.
-func shiftACL(val []byte, o Owner) []byte {
+func shiftACL(val []byte, m idMap) []byte {
 	if len(val) < 4 || (len(val)-4)%8 != 0 || binary.LittleEndian.Uint32(val) != aclVersion {
 		return nil
 	}
@@ -353,9 +409,9 @@ func shiftACL(val []byte, o Owner) []byte {
 		id := binary.LittleEndian.Uint32(out[off+4:])
 		switch binary.LittleEndian.Uint16(out[off:]) {
 		case aclUser:
-			binary.LittleEndian.PutUint32(out[off+4:], o.ShiftUID(id))
+			binary.LittleEndian.PutUint32(out[off+4:], m.uid(id))
 		case aclGroup:
-			binary.LittleEndian.PutUint32(out[off+4:], o.ShiftGID(id))
+			binary.LittleEndian.PutUint32(out[off+4:], m.gid(id))
 		}
 	}
 	return out

@@ -83,7 +83,8 @@ func Load(path string) (*File, error) {
 	return &f, nil
 }
 
-// Save writes f to path atomically and durably.
+// Save writes f to path atomically and durably, then empties the
+// journal (f must hold every change in it).
 func Save(path string, f *File) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -119,13 +120,9 @@ func Save(path string, f *File) error {
 		return fmt.Errorf("replace state file: %w", err)
 	}
 	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open state dir for fsync: %w", err)
+	if err := syncDir(dir); err != nil {
+		return err
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync state dir %s: %w", dir, err)
-	}
-	return nil
+	// The snapshot holds everything the journal did.
+	return truncateJournal(path)
 }
