@@ -14,6 +14,7 @@ import (
 	"github.com/sysboxd/sysboxd/internal/daemon"
 	"github.com/sysboxd/sysboxd/internal/version"
 	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
+	"github.com/sysboxd/sysboxd/sysbox-fs/seccomp"
 	"github.com/sysboxd/sysboxd/sysbox-fs/server"
 	"github.com/sysboxd/sysboxd/sysbox-fs/sysctl"
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
@@ -41,6 +42,7 @@ func main() {
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: "log-file", Usage: "log to this file instead of stderr"},
 			&cli.StringFlag{Name: "socket", Value: ipc.FsSocket, Usage: "gRPC unix socket"},
+			&cli.StringFlag{Name: "seccomp-socket", Value: seccomp.DefaultSocket, Usage: "unix socket where the runtime sends seccomp notify fds"},
 			&cli.StringFlag{Name: "pid-file", Value: ipc.RunDir + "/sysbox-fs.pid", Usage: "pid file (single-instance lock)"},
 			&cli.StringFlag{Name: "mount-root", Value: "/var/lib/sysboxfs", Usage: "directory holding one FUSE mount per container"},
 			&cli.IntFlag{Name: "gomaxprocs", Value: defaultMaxProcs,
@@ -89,9 +91,10 @@ func run(cx *cli.Context) error {
 		return err
 	}
 	defer proc.Close()
+	table := handler.Default()
 	srv, err := server.New(server.Config{
 		MountRoot: cx.String("mount-root"),
-		Table:     handler.Default(),
+		Table:     table,
 		Host:      handler.DefaultHost(),
 		Sys: &server.Sys{
 			Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: "/proc/sys"}, SysDir: "/sys",
@@ -111,6 +114,10 @@ func run(cx *cli.Context) error {
 			log.WithError(err).Warn("remove socket")
 		}
 	}()
+	waitAgent, err := startSeccompAgent(ctx, cx.String("seccomp-socket"), srv, table, log)
+	if err != nil {
+		return err
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, l) }()
 	if err := daemon.NotifyReady(); err != nil {
@@ -118,7 +125,7 @@ func run(cx *cli.Context) error {
 	}
 	log.WithFields(map[string]any{"socket": socket, "mount_root": srv.MountRoot(), "version": version.Version, "gomaxprocs": runtime.GOMAXPROCS(0)}).Info("sysbox-fs ready")
 
-	err = <-served
+	err = errors.Join(<-served, waitAgent())
 	if err != nil {
 		log.WithError(err).Error("stopped with errors")
 		return err

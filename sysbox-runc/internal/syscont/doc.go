@@ -32,8 +32,9 @@
 // standard set: null, zero, full, random, urandom, tty, ptmx, pts, net/tun) and Docker's
 // default masked and read-only paths are restored (then trimmed like any other spec's).
 // Capabilities need no special case: root in a system container always has every
-// capability, inside its own user namespace. No seccomp profile is added (the user namespace
-// is the isolation boundary; a profile-less spec stays profile-less).
+// capability, inside its own user namespace. The only seccomp profile added is one that
+// allows everything and hands sysinfo to sysbox-fs (see TrappedSyscalls); the user namespace
+// is the isolation boundary.
 //
 // # SYSBOX_SYSCONT_MODE=FALSE
 //

@@ -326,8 +326,9 @@ func TestPrivilegedDockerSpecRunsAsOrdinarySystemContainer(t *testing.T) {
 	if len(warns) != 1 || !strings.Contains(warns[0], "--privileged") {
 		t.Errorf("warnings = %v, want one about --privileged", warns)
 	}
-	if s.Linux.Seccomp != nil {
-		t.Error("a seccomp profile was added")
+	// The only profile added allows everything and hands sysinfo to sysbox-fs.
+	if sc := s.Linux.Seccomp; sc == nil || sc.DefaultAction != specs.ActAllow || sc.ListenerPath != SeccompAgentSocket {
+		t.Errorf("seccomp profile %+v, want default ALLOW with sysbox-fs's listener", sc)
 	}
 }
 

@@ -56,6 +56,7 @@ func steps() []step {
 		{"idmappings", stepIDMappings},
 		{"sysctl", stepSysctl},
 		{"capabilities", stepCapabilities},
+		{"seccomp_notify", stepSeccompNotify},
 		{"seccomp", stepSeccomp},
 		{"mounts", stepMounts},
 		{"paths", stepPaths},

@@ -115,6 +115,7 @@ echo "runlock=$(grep ' /run/lock ' /proc/self/mountinfo | cut -d' ' -f9)"
 echo "container=$container"
 echo "sysfs=$(grep ' /sys ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1)"
 echo "devices=$(ls /dev | wc -l)"
+echo "sysinfo=$(busybox free -m | awk '/^Mem:/{print $2}') $(busybox uptime | grep -o 'up [^,]*')"
 echo "end=1"
 `
 
@@ -208,6 +209,11 @@ func runSpec(t *testing.T, specPath string) {
 	if err := syscont.Transform(&s, o, in); err != nil {
 		t.Fatal(err)
 	}
+	if !seccomp.Enabled { // Transform adds a profile (sysinfo goes to sysbox-fs's agent)
+		s.Linux.Seccomp = nil
+	} else { // serve sysinfo from a test agent
+		s.Linux.Seccomp.ListenerPath = startAgent(t, filepath.Join(tmp, "agent.sock"))
+	}
 	isInit := syscont.IsInitEntrypoint(s.Process.Args)
 	s.Process.Args = []string{"/bin/busybox", "sh", "-c", script} // after Transform saw the entrypoint
 
@@ -277,8 +283,9 @@ func runSpec(t *testing.T, specPath string) {
 		{"unshare", "ok", "unshare is allowed"},
 		{"cgroupfs", "rw,nosuid,nodev,noexec,relatime", "/sys/fs/cgroup is read-write"},
 		{"oom", strconv.Itoa(max(callerOOM, 0)), "oom_score_adj not below the runtime's"},
+		{"sysinfo", "1048576 up 42 min", "sysinfo is answered by the seccomp agent"},
 	} {
-		if tc.key == "capeff" && len(knownCaps(t)) != 41 {
+		if tc.key == "capeff" && len(knownCaps(t)) != 41 || tc.key == "sysinfo" && !seccomp.Enabled {
 			continue
 		}
 		if got[tc.key] != tc.want {

@@ -1,0 +1,124 @@
+package syscont
+
+import (
+	"runtime"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// SeccompAgentSocket is the seccomp profile's listenerPath: sysbox-fs's seccomp agent
+// (sysbox-fs --seccomp-socket, whose default is this same path). libcontainer connects to it
+// and hands over the notify fd of the container's init and of every exec'd process; if
+// nothing listens there, the container fails to start ("failed to connect with seccomp
+// agent").
+const SeccompAgentSocket = "/run/sysbox/sysfs-seccomp.sock"
+
+// TrappedSyscalls returns the syscalls a system container hands to sysbox-fs's seccomp agent
+// (SCMP_ACT_NOTIFY), which answers them with the container's own data: sysinfo, so that
+// free, uptime and top (busybox) show the container's memory, uptime and load as
+// /proc/meminfo, /proc/uptime and /proc/loadavg do.
+func TrappedSyscalls() []string {
+	return []string{"sysinfo"}
+}
+
+// stepSeccompNotify hands TrappedSyscalls to sysbox-fs's agent. A spec without a seccomp
+// profile (--privileged downgraded, seccomp=unconfined) gets one that allows everything
+// else (default action ALLOW, the native architectures), so that the trap is always there.
+//
+// A syscall is trapped only where the profile allows it unconditionally (an ALLOW or LOG rule
+// without arguments, or no rule and an ALLOW or LOG default): its name moves from those rules
+// to one NOTIFY rule. A profile that denies it, or allows it only for some arguments, keeps
+// its own decision. A profile that already names another agent (its own listenerPath) is left
+// alone with a warning: libcontainer hands the fd to a single agent.
+//
+// Runs before "seccomp", which then adds SystemSyscalls to a profile created here (redundant
+// with the ALLOW default; libcontainer skips such rules), so that Transform stays idempotent.
+func stepSeccompNotify(s *specs.Spec, _ Options, in Inputs) error {
+	sc := s.Linux.Seccomp
+	if sc == nil {
+		sc = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: nativeSeccompArchs()}
+		s.Linux.Seccomp = sc
+	}
+	if sc.ListenerPath != "" && sc.ListenerPath != SeccompAgentSocket {
+		in.warn("the seccomp profile hands syscalls to its own agent (%s): %v not virtualized", sc.ListenerPath, TrappedSyscalls())
+		return nil
+	}
+	var trap []string
+	trapped := false
+	for _, name := range TrappedSyscalls() {
+		switch seccompDecision(sc, name) {
+		case decisionNotify:
+			trapped = true
+		case decisionAllow:
+			trap = append(trap, name)
+		}
+	}
+	if len(trap) > 0 {
+		var rules []specs.LinuxSyscall
+		for _, r := range sc.Syscalls {
+			r.Names = slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool { return slices.Contains(trap, n) })
+			if len(r.Names) > 0 {
+				rules = append(rules, r)
+			}
+		}
+		sc.Syscalls = append(rules, specs.LinuxSyscall{Names: trap, Action: specs.ActNotify})
+		trapped = true
+	}
+	if trapped {
+		sc.ListenerPath = SeccompAgentSocket
+	}
+	return nil
+}
+
+type seccompVerdict int
+
+const (
+	decisionOther  seccompVerdict = iota // denied, or decided by arguments: left alone
+	decisionAllow                        // allowed whatever the arguments
+	decisionNotify                       // already handed to an agent
+)
+
+// seccompDecision tells what profile sc does with syscall name.
+func seccompDecision(sc *specs.LinuxSeccomp, name string) seccompVerdict {
+	named, allowed := false, false
+	for _, r := range sc.Syscalls {
+		if !slices.Contains(r.Names, name) {
+			continue
+		}
+		named = true
+		switch {
+		case len(r.Args) > 0:
+			return decisionOther
+		case r.Action == specs.ActNotify:
+			return decisionNotify
+		case r.Action == specs.ActAllow || r.Action == specs.ActLog:
+			allowed = true
+		default:
+			return decisionOther
+		}
+	}
+	if allowed || !named && (sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog) {
+		return decisionAllow
+	}
+	return decisionOther
+}
+
+// nativeSeccompArchs lists the architectures a profile made here covers: the runtime's own
+// and the compat ABIs the kernel runs on it, as Docker's default profile lists them. A
+// filter kills calls from an architecture it does not list, so i386 programs would die.
+func nativeSeccompArchs() []specs.Arch {
+	switch runtime.GOARCH {
+	case "amd64":
+		return []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}
+	case "arm64":
+		return []specs.Arch{specs.ArchAARCH64, specs.ArchARM}
+	case "ppc64le":
+		return []specs.Arch{specs.ArchPPC64LE}
+	case "s390x":
+		return []specs.Arch{specs.ArchS390X, specs.ArchS390}
+	case "riscv64":
+		return []specs.Arch{specs.ArchRISCV64}
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package syscont
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestStepSeccompNotifyOnDockerDefaultProfile(t *testing.T) {
+	s := loadSpec(t, "testdata/docker-default.json")
+	orig := cloneSpec(t, s)
+	if err := stepSeccompNotify(s, Options{}, Inputs{}); err != nil {
+		t.Fatal(err)
+	}
+	sc := s.Linux.Seccomp
+	if sc.ListenerPath != SeccompAgentSocket {
+		t.Errorf("listenerPath %q, want %q", sc.ListenerPath, SeccompAgentSocket)
+	}
+	var notify []specs.LinuxSyscall
+	for _, r := range sc.Syscalls {
+		if r.Action == specs.ActNotify {
+			notify = append(notify, r)
+		} else if slices.Contains(r.Names, "sysinfo") {
+			t.Errorf("sysinfo still in a %s rule", r.Action)
+		}
+	}
+	if len(notify) != 1 || !slices.Equal(notify[0].Names, []string{"sysinfo"}) || len(notify[0].Args) != 0 {
+		t.Fatalf("notify rules %+v, want one for sysinfo", notify)
+	}
+	// Every other syscall keeps exactly the rules it had.
+	others := func(n string) bool { return n != "sysinfo" }
+	before, after := ruleSet(t, orig.Linux.Seccomp.Syscalls, others), ruleSet(t, sc.Syscalls, others)
+	if !slices.Equal(before, after) {
+		t.Errorf("rules of other syscalls changed:\nbefore %d rules, after %d", len(before), len(after))
+	}
+	if sc.DefaultAction != orig.Linux.Seccomp.DefaultAction || !slices.Equal(sc.Architectures, orig.Linux.Seccomp.Architectures) ||
+		!slices.Equal(sc.Flags, orig.Linux.Seccomp.Flags) {
+		t.Error("default action, architectures or flags changed")
+	}
+}
+
+func TestStepSeccompNotify(t *testing.T) {
+	allow := func(names ...string) specs.LinuxSyscall {
+		return specs.LinuxSyscall{Names: names, Action: specs.ActAllow}
+	}
+	notifySysinfo := specs.LinuxSyscall{Names: []string{"sysinfo"}, Action: specs.ActNotify}
+	errno := uint(1)
+	tests := []struct {
+		name string
+		in   *specs.LinuxSeccomp
+		want *specs.LinuxSeccomp
+		warn string
+	}{
+		{
+			name: "no profile: one that allows everything but traps sysinfo",
+			in:   nil,
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: nativeSeccompArchs(),
+				ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{notifySysinfo}},
+		},
+		{
+			name: "allowed among others: moved to its own notify rule",
+			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allow("read", "sysinfo", "write")}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
+				Syscalls: []specs.LinuxSyscall{allow("read", "write"), notifySysinfo}},
+		},
+		{
+			name: "allowed alone in a LOG rule: the rule goes",
+			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"sysinfo"}, Action: specs.ActLog}, allow("read")}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
+				Syscalls: []specs.LinuxSyscall{allow("read"), notifySysinfo}},
+		},
+		{
+			name: "allowed by the default action",
+			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"kexec_load"}, Action: specs.ActErrno}}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"kexec_load"}, Action: specs.ActErrno}, notifySysinfo}},
+		},
+		{
+			name: "denied by a rule: the profile decides",
+			in: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"sysinfo"}, Action: specs.ActErrno, ErrnoRet: &errno}}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"sysinfo"}, Action: specs.ActErrno, ErrnoRet: &errno}}},
+		},
+		{
+			name: "denied by the default action: the profile decides",
+			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allow("read")}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allow("read")}},
+		},
+		{
+			name: "allowed for some arguments only: the profile decides",
+			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"sysinfo"}, Action: specs.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpNotEqual}}}}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"sysinfo"}, Action: specs.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpNotEqual}}}}},
+		},
+		{
+			name: "the engine's own agent: left alone, with a warning",
+			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/other.sock"},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/other.sock"},
+			warn: "/run/other.sock",
+		},
+		{
+			name: "already trapped: unchanged",
+			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
+				Syscalls: []specs.LinuxSyscall{allow("read"), notifySysinfo}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
+				Syscalls: []specs.LinuxSyscall{allow("read"), notifySysinfo}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := minimalSpec()
+			s.Linux.Seccomp = tc.in
+			var warns []string
+			if err := stepSeccompNotify(s, Options{}, Inputs{Warn: func(m string) { warns = append(warns, m) }}); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s.Linux.Seccomp, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", s.Linux.Seccomp, tc.want)
+			}
+			if tc.warn == "" && len(warns) > 0 || tc.warn != "" && (len(warns) != 1 || !strings.Contains(warns[0], tc.warn)) {
+				t.Errorf("warnings %q, want one naming %q", warns, tc.warn)
+			}
+		})
+	}
+}
+
+// TestProfileAddedForPrivilegedAllowsTheSystemSyscalls checks the profile made for a
+// profile-less spec after the whole pipeline: sysinfo trapped, the architectures listed,
+// and nothing denied.
+func TestProfileAddedForPrivilegedAllowsTheSystemSyscalls(t *testing.T) {
+	s := loadSpec(t, "testdata/docker-privileged.json")
+	o, err := Validate(s, Options{SysContMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Transform(s, o, testInputs(nil)); err != nil {
+		t.Fatal(err)
+	}
+	sc := s.Linux.Seccomp
+	if sc == nil || sc.DefaultAction != specs.ActAllow || len(sc.Architectures) == 0 {
+		t.Fatalf("profile %+v, want default ALLOW with architectures", sc)
+	}
+	for _, r := range sc.Syscalls {
+		if r.Action != specs.ActAllow && r.Action != specs.ActNotify {
+			t.Errorf("rule %+v denies", r)
+		}
+		if r.Action == specs.ActNotify && !slices.Equal(r.Names, TrappedSyscalls()) {
+			t.Errorf("notify rule %v, want %v", r.Names, TrappedSyscalls())
+		}
+	}
+}
