@@ -28,6 +28,10 @@ const (
 	MgrSocket = RunDir + "/sysmgr.sock"
 	// FsSocket is sysbox-fs's gRPC socket.
 	FsSocket = RunDir + "/sysfs.sock"
+	// SeccompSocket is where sysbox-fs's seccomp agent takes the notify fds
+	// libcontainer hands over (the listenerPath of every system container's
+	// seccomp profile). Not gRPC: libcontainer's own SCM_RIGHTS protocol.
+	SeccompSocket = RunDir + "/sysfs-seccomp.sock"
 	// MgrName and FsName are the daemons' names as errors show them.
 	MgrName = "sysbox-mgr"
 	FsName  = "sysbox-fs"

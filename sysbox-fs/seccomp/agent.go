@@ -45,11 +45,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
+
+	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 )
 
 // DefaultSocket is where the agent listens; sysbox-runc's seccomp profiles
 // name the same path as their listenerPath.
-const DefaultSocket = "/run/sysbox/sysfs-seccomp.sock"
+const DefaultSocket = ipc.SeccompSocket
 
 const (
 	// defaultSweep is how often fds of unregistered containers are closed.

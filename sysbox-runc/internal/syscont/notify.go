@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 )
 
 // SeccompAgentSocket is the seccomp profile's listenerPath: sysbox-fs's seccomp agent
@@ -12,7 +14,7 @@ import (
 // and hands over the notify fd of the container's init and of every exec'd process; if
 // nothing listens there, the container fails to start ("failed to connect with seccomp
 // agent").
-const SeccompAgentSocket = "/run/sysbox/sysfs-seccomp.sock"
+const SeccompAgentSocket = ipc.SeccompSocket
 
 // TrappedSyscalls returns the syscalls a system container hands to sysbox-fs's seccomp agent
 // (SCMP_ACT_NOTIFY), which answers them with the container's own data: sysinfo, so that
