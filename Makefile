@@ -64,6 +64,19 @@ test-unit:
 test-e2e:
 	@scripts/test.sh e2e
 
+# Performance figures (docs/perf.md): start latency, /proc read latency, sysbox-fs memory,
+# sysbox-mgr Go benchmarks, in one run; results in tests/bench/results/latest.txt.
+.PHONY: bench
+bench:
+	@scripts/bench.sh
+
+# OCI runtime-tools validation suite against sysbox-runc on bundles (also with --honor-caps
+# and with the reference runc); table in .tmp/oci/results.md, expectations and the
+# explanation of every failure in tests/oci/expected.txt and docs/oci-compat.md.
+.PHONY: oci-conformance
+oci-conformance:
+	@scripts/oci-conformance.sh
+
 images:
 	@scripts/docker-up.sh
 	@tests/images/build.sh $(IMAGES)
