@@ -85,18 +85,25 @@ func killAndWait(c *libcontainer.Container) error {
 func destroyContainer(ctx context.Context, c *libcontainer.Container, root string, d *daemons) error {
 	log := containerLog(c.ID())
 	st, stErr := lifecycle.LoadState(filepath.Join(root, c.ID()))
-	if err := c.Destroy(); err != nil {
-		return fmt.Errorf("destroy container %s: %w", c.ID(), err)
+	destroyErr := c.Destroy()
+	if destroyErr != nil {
+		destroyErr = fmt.Errorf("destroy container %s: %w", c.ID(), destroyErr)
+		// A failing poststop hook fails Destroy after libcontainer removed
+		// the container: give back what it held all the same. Only a
+		// container that may still run keeps its resources.
+		if status, err := c.Status(); err == nil && status != libcontainer.Stopped {
+			return destroyErr
+		}
 	}
 	if stErr != nil {
 		// Not created by this runtime's lifecycle (or state lost): nothing
 		// of ours to give back.
 		log.WithError(stErr).Warn("no sysbox state; daemons not told")
-		return nil
+		return destroyErr
 	}
 	if err := lifecycle.Teardown(ctx, st, d.mgr, d.fs); err != nil {
-		return fmt.Errorf("container %s deleted, but: %w", c.ID(), err)
+		return errors.Join(destroyErr, fmt.Errorf("container %s deleted, but: %w", c.ID(), err))
 	}
 	log.Debug("deleted")
-	return nil
+	return destroyErr
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // bundle makes an OCI bundle whose rootfs is the busybox test image,
@@ -114,5 +115,30 @@ func TestRefusedSpecLeavesNoLease(t *testing.T) {
 	}
 	if l, held := mgrLeases(t)["e2e-hostpid"]; held {
 		t.Fatalf("a refused create holds a lease: %+v", l)
+	}
+}
+
+// A failing poststop hook fails delete (as with runc), but the container's
+// FUSE tree and rootfs mount are given back all the same.
+func TestDeleteWithFailingPoststopHookLeavesNothing(t *testing.T) {
+	dir := bundle(t)
+	setProcess(t, dir, "true")
+	must(t, "sh", "-c", `jq '.hooks.poststop=[{"path":"/bin/false"}]' `+dir+`/config.json > `+dir+`/c.json && mv `+dir+`/c.json `+dir+`/config.json`)
+	root, id := t.TempDir(), "e2e-poststop"
+	t.Cleanup(func() { run(t, runtime, "--root", root, "delete", "--force", id) })
+	must(t, runtime, "--root", root, "create", "--bundle", dir, id)
+	must(t, runtime, "--root", root, "start", id)
+	waitFor(t, 10*time.Second, "the container to stop", func() bool {
+		out, err := run(t, runtime, "--root", root, "state", id)
+		return err == nil && strings.Contains(out, `"stopped"`)
+	})
+	if _, err := run(t, runtime, "--root", root, "delete", id); err == nil || !strings.Contains(err.Error(), "poststop") {
+		t.Fatalf("delete with a failing poststop hook: %v, want the hook's error", err)
+	}
+	if m := mountsUnder(t, filepath.Join(fuseRoot, id)); len(m) != 0 {
+		t.Fatalf("FUSE tree left: %v", m)
+	}
+	if m := mountsUnder(t, "/run/sysbox/rootfs/"+id); len(m) != 0 {
+		t.Fatalf("rootfs staging mount left: %v", m)
 	}
 }
