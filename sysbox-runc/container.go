@@ -34,6 +34,21 @@ func loadContainer(ctx *cli.Context) (*libcontainer.Container, error) {
 	return c, nil
 }
 
+// containerAction is the Action of a command whose only argument is a
+// container id: it checks the arguments, loads the container and calls fn.
+func containerAction(fn func(*cli.Context, *libcontainer.Container) error) cli.ActionFunc {
+	return func(ctx *cli.Context) error {
+		if err := checkArgs(ctx, 1, true); err != nil {
+			return err
+		}
+		c, err := loadContainer(ctx)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, c)
+	}
+}
+
 // containerLog is the logger for everything about one container.
 func containerLog(id string) *logrus.Entry {
 	return logrus.WithField("id", id)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/opencontainers/runc/libcontainer"
 	"github.com/urfave/cli/v2"
 )
 
@@ -10,36 +11,22 @@ var pauseCommand = &cli.Command{
 	Name:      "pause",
 	Usage:     "freeze every process of a container",
 	ArgsUsage: "<container-id>",
-	Action: func(ctx *cli.Context) error {
-		if err := checkArgs(ctx, 1, true); err != nil {
-			return err
-		}
-		c, err := loadContainer(ctx)
-		if err != nil {
-			return err
-		}
+	Action: containerAction(func(ctx *cli.Context, c *libcontainer.Container) error {
 		if err := c.Pause(); err != nil {
 			return fmt.Errorf("pause container %s: %w", c.ID(), err)
 		}
 		return nil
-	},
+	}),
 }
 
 var resumeCommand = &cli.Command{
 	Name:      "resume",
 	Usage:     "thaw a paused container",
 	ArgsUsage: "<container-id>",
-	Action: func(ctx *cli.Context) error {
-		if err := checkArgs(ctx, 1, true); err != nil {
-			return err
-		}
-		c, err := loadContainer(ctx)
-		if err != nil {
-			return err
-		}
+	Action: containerAction(func(ctx *cli.Context, c *libcontainer.Container) error {
 		if err := c.Resume(); err != nil {
 			return fmt.Errorf("resume container %s: %w", c.ID(), err)
 		}
 		return nil
-	},
+	}),
 }

@@ -11,14 +11,7 @@ var startCommand = &cli.Command{
 	Name:      "start",
 	Usage:     "start a created container (release its init)",
 	ArgsUsage: "<container-id>",
-	Action: func(ctx *cli.Context) error {
-		if err := checkArgs(ctx, 1, true); err != nil {
-			return err
-		}
-		c, err := loadContainer(ctx)
-		if err != nil {
-			return err
-		}
+	Action: containerAction(func(ctx *cli.Context, c *libcontainer.Container) error {
 		status, err := c.Status()
 		if err != nil {
 			return fmt.Errorf("container %s: %w", c.ID(), err)
@@ -34,5 +27,5 @@ var startCommand = &cli.Command{
 		default:
 			return fmt.Errorf("cannot start container %s: it is %s", c.ID(), status)
 		}
-	},
+	}),
 }

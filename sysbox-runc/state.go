@@ -16,14 +16,7 @@ var stateCommand = &cli.Command{
 	Name:      "state",
 	Usage:     "print a container's state as JSON",
 	ArgsUsage: "<container-id>",
-	Action: func(ctx *cli.Context) error {
-		if err := checkArgs(ctx, 1, true); err != nil {
-			return err
-		}
-		c, err := loadContainer(ctx)
-		if err != nil {
-			return err
-		}
+	Action: containerAction(func(ctx *cli.Context, c *libcontainer.Container) error {
 		cs, err := describe(c)
 		if err != nil {
 			return err
@@ -31,7 +24,7 @@ var stateCommand = &cli.Command{
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(cs)
-	},
+	}),
 }
 
 // containerState is what state and list print; its JSON field names are

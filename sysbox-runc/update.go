@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/docker/go-units"
+	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
@@ -29,14 +30,7 @@ var updateCommand = &cli.Command{
 		&cli.StringFlag{Name: "pids-limit", Usage: "maximum number of tasks"},
 		&cli.StringFlag{Name: "blkio-weight", Usage: "block IO weight (10-1000)"},
 	},
-	Action: func(ctx *cli.Context) error {
-		if err := checkArgs(ctx, 1, true); err != nil {
-			return err
-		}
-		c, err := loadContainer(ctx)
-		if err != nil {
-			return err
-		}
+	Action: containerAction(func(ctx *cli.Context, c *libcontainer.Container) error {
 		r, err := resourcesFromFlags(ctx)
 		if err != nil {
 			return err
@@ -49,7 +43,7 @@ var updateCommand = &cli.Command{
 			return fmt.Errorf("update container %s: %w", c.ID(), err)
 		}
 		return nil
-	},
+	}),
 }
 
 // resourcesFromFlags reads --resources, then lets the single-value flags
