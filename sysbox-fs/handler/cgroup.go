@@ -72,21 +72,8 @@ func (c Container) readCgroup(controller, name string) ([]byte, error) {
 // (v1 cpuset.effective_cpus, then cpuset.cpus; v2 cpuset.cpus.effective),
 // or the host's online CPUs when no cpuset can be read.
 func (c Container) CPUCount() (int, error) {
-	sources := []struct{ controller, file string }{
-		{"cpuset", "cpuset.effective_cpus"},
-		{"cpuset", "cpuset.cpus"},
-		{"", "cpuset.cpus.effective"},
-	}
-	for _, s := range sources {
-		b, err := c.readCgroup(s.controller, s.file)
-		if err != nil {
-			continue
-		}
-		if n, err := CountCPUList(string(b)); err == nil && n > 0 {
-			return n, nil
-		}
-	}
-	return c.Host.OnlineCPUs()
+	cpus, err := c.CPUList()
+	return len(cpus), err
 }
 
 // CPUUsage is the CPU time the container's cgroup has used: cpuacct.usage
@@ -132,50 +119,14 @@ func statField(b []byte, key string) (int64, error) {
 // CountCPUList counts the CPUs in a kernel cpu list ("0-3,8,10-11\n").
 // An empty list counts 0.
 func CountCPUList(s string) (int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	n := 0
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		first, err := strconv.Atoi(lo)
-		if err != nil || first < 0 {
-			return 0, fmt.Errorf("cpu list %q: bad cpu %q", s, lo)
-		}
-		last := first
-		if isRange {
-			if last, err = strconv.Atoi(hi); err != nil || last < first {
-				return 0, fmt.Errorf("cpu list %q: bad range %q", s, part)
-			}
-		}
-		n += last - first + 1
-	}
-	return n, nil
+	cpus, err := ParseCPUList(s)
+	return len(cpus), err
 }
 
 // OnlineCPUs counts the host's online CPUs: the "cpuN" lines of /proc/stat.
 func (h Host) OnlineCPUs() (int, error) {
-	b, err := h.readProc("stat")
-	if err != nil {
-		return 0, fmt.Errorf("host cpus: %w", err)
-	}
-	n := 0
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	// The cpu lines come first; stop before the (possibly huge) intr line.
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "cpu") {
-			break
-		}
-		if len(line) > 3 && line[3] >= '0' && line[3] <= '9' {
-			n++
-		}
-	}
-	if n == 0 {
-		return 0, fmt.Errorf("host cpus: no cpuN line in %s/stat", h.ProcRoot)
-	}
-	return n, nil
+	cpus, err := h.OnlineCPUList()
+	return len(cpus), err
 }
 
 // cgroupMissing tells whether err means the data is not there (no such

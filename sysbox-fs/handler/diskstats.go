@@ -68,12 +68,9 @@ func (d *Diskstats) Content(c Container) ([]byte, error) {
 		return out, nil
 	}
 	for len(host) > 0 {
-		line := host
-		if i := bytes.IndexByte(host, '\n'); i >= 0 {
-			line, host = host[:i], host[i+1:]
-		} else {
-			host = nil
-		}
+		var line []byte
+		line, host = cutLine(host)
+		line = trimNewline(line)
 		f := bytes.Fields(line)
 		if len(f) < 4 {
 			continue

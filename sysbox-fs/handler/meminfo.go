@@ -71,12 +71,8 @@ func (Meminfo) Content(c Container) ([]byte, error) {
 	kb := func(v uint64) uint64 { return min(v/1024, cm.total) }
 	out := make([]byte, 0, len(host)+64)
 	for len(host) > 0 {
-		line := host
-		if i := bytes.IndexByte(host, '\n'); i >= 0 {
-			line, host = host[:i+1], host[i+1:]
-		} else {
-			host = nil
-		}
+		var line []byte
+		line, host = cutLine(host)
 		label, _, _ := bytes.Cut(line, []byte{':'})
 		v, replace := uint64(0), true
 		switch string(label) {
@@ -161,12 +157,9 @@ func appendMeminfoLine(b, label []byte, v uint64) []byte {
 // meminfoValue returns the number of the "key:" line of a meminfo file.
 func meminfoValue(b []byte, key string) (uint64, bool) {
 	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		var line []byte
+		line, b = cutLine(b)
+		line = trimNewline(line)
 		label, rest, ok := bytes.Cut(line, []byte{':'})
 		if !ok || string(label) != key {
 			continue

@@ -225,12 +225,9 @@ func (c Container) readCgroupUint(controller, name string) (uint64, error) {
 // whose value is an unsigned number; other lines are skipped.
 func forEachStat(b []byte, f func(key []byte, v uint64)) {
 	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		var line []byte
+		line, b = cutLine(b)
+		line = trimNewline(line)
 		k, v, ok := bytes.Cut(line, []byte{' '})
 		if !ok {
 			continue

@@ -81,12 +81,8 @@ func (s *Stat) Content(c Container) ([]byte, error) {
 	out := make([]byte, 0, len(host))
 	cpuDone := false
 	for len(host) > 0 {
-		line := host
-		if i := bytes.IndexByte(host, '\n'); i >= 0 {
-			line, host = host[:i+1], host[i+1:]
-		} else {
-			host = nil
-		}
+		var line []byte
+		line, host = cutLine(host)
 		key, _, _ := bytes.Cut(line, []byte{' '})
 		switch {
 		case bytes.HasPrefix(key, []byte("cpu")):

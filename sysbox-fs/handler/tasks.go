@@ -127,12 +127,9 @@ func (c Container) countTasks(n *taskCounts, list, buf []byte) int {
 	listed := 0
 	path := make([]byte, 0, len(c.Host.ProcRoot)+32)
 	for len(list) > 0 {
-		line := list
-		if i := bytes.IndexByte(list, '\n'); i >= 0 {
-			line, list = list[:i], list[i+1:]
-		} else {
-			list = nil
-		}
+		var line []byte
+		line, list = cutLine(list)
+		line = trimNewline(line)
 		tid, ok := parseUint(line)
 		if !ok {
 			continue
