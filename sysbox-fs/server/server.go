@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sysboxd/sysboxd/internal/daemon"
 	"github.com/sysboxd/sysboxd/sysbox-fs/fusefs"
 	"github.com/sysboxd/sysboxd/sysbox-fs/handler"
 	"github.com/sysboxd/sysboxd/sysbox-fs/sysctl"
@@ -128,15 +129,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		stopped := make(chan struct{})
-		go func() {
-			g.GracefulStop()
-			close(stopped)
-		}()
-		select {
-		case <-stopped:
-		case <-time.After(stopGrace):
-			g.Stop()
+		if daemon.StopGRPC(g, stopGrace) {
+			s.cfg.Log.Warn("calls still running after the stop grace: cut off")
 		}
 	case serveErr = <-errc:
 		serveErr = fmt.Errorf("grpc serve: %w", serveErr)

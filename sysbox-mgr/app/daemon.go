@@ -126,17 +126,8 @@ func Run(ctx context.Context, o Options, log *logrus.Logger) error {
 	}
 	stopReaper()
 	<-reaperDone
-	stopped := make(chan struct{})
-	go func() {
-		g.GracefulStop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(o.StopTimeout):
-		log.Warn("calls still running after the stop timeout: cutting them off")
-		g.Stop()
-		<-stopped
+	if daemon.StopGRPC(g, o.StopTimeout) {
+		log.Warn("calls still running after the stop timeout: cut off")
 	}
 	if err := m.Flush(); err != nil {
 		return errors.Join(serveErr, err)
