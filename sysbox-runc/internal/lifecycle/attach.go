@@ -7,11 +7,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sysboxd/sysboxd/internal/mountns"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
 
 // The main goroutine stays on the main thread for good, so that the Go
-// runtime never runs attachInMountNs's goroutine (which moves its thread
+// runtime never runs mountns.Run's goroutine (which moves its thread
 // into a container's mount namespace and then lets the thread die) on the
 // main thread, which cannot die. For "sysbox-runc init" this runs before
 // main's init calls libcontainer.Init, which locks the thread itself.
@@ -42,40 +43,13 @@ func (a *attachments) attachDeferred(initPid int) error {
 
 // attachInMountNs clones the host's mount at src (open_tree, taken in the
 // runtime's mount namespace) and moves the clone to dest inside the mount
-// namespace of process pid. The move runs on a thread of its own that
-// leaves the runtime's filesystem context (unshare CLONE_FS, which setns
-// into a mount namespace requires of a thread) and joins only the mount
-// namespace: never the user namespace. The thread is never unlocked, so it
-// ends with its goroutine instead of serving other goroutines from inside
-// the container.
+// namespace of process pid (mountns.Run: a thread of its own that joins
+// only the mount namespace, never the user namespace).
 func attachInMountNs(pid int, src, dest string) error {
-	tree, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	tree, err := mountns.Clone(src)
 	if err != nil {
-		return fmt.Errorf("open_tree %s: %w", src, err)
+		return err
 	}
 	defer unix.Close(tree)
-	nsPath := fmt.Sprintf("/proc/%d/ns/mnt", pid)
-	ns, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", nsPath, err)
-	}
-	defer unix.Close(ns)
-
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		done <- func() error {
-			if err := unix.Unshare(unix.CLONE_FS); err != nil {
-				return fmt.Errorf("unshare CLONE_FS: %w", err)
-			}
-			if err := unix.Setns(ns, unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("setns %s: %w", nsPath, err)
-			}
-			if err := unix.MoveMount(tree, "", unix.AT_FDCWD, dest, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-				return fmt.Errorf("move_mount to %s: %w", dest, err)
-			}
-			return nil
-		}()
-	}()
-	return <-done
+	return mountns.Run(pid, func() error { return mountns.Attach(tree, dest) })
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/sysboxd/sysboxd/internal/atomicfile"
 )
 
 // StateFile is the name of the lifecycle state inside the container's
@@ -17,19 +19,7 @@ func (s *State) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("encode sysbox state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, StateFile+".*")
-	if err != nil {
-		return fmt.Errorf("save sysbox state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save sysbox state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save sysbox state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, StateFile)); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, StateFile), b, 0o600); err != nil {
 		return fmt.Errorf("save sysbox state: %w", err)
 	}
 	return nil
