@@ -45,6 +45,8 @@ func main() {
 			&cli.StringFlag{Name: "seccomp-socket", Value: seccomp.DefaultSocket, Usage: "unix socket where the runtime sends seccomp notify fds"},
 			&cli.StringFlag{Name: "pid-file", Value: ipc.RunDir + "/sysbox-fs.pid", Usage: "pid file (single-instance lock)"},
 			&cli.StringFlag{Name: "mount-root", Value: "/var/lib/sysboxfs", Usage: "directory holding one FUSE mount per container"},
+			&cli.StringFlag{Name: "state-dir", Value: ipc.RunDir + "/sysbox-fs",
+				Usage: "directory recording the registered containers, from which a restarted daemon takes them over (empty: none)"},
 			&cli.IntFlag{Name: "gomaxprocs", Value: defaultMaxProcs,
 				Usage: "CPUs the daemon's Go code runs on at once (GOMAXPROCS); 0 keeps Go's default"},
 			&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
@@ -99,7 +101,8 @@ func run(cx *cli.Context) error {
 		Sys: &server.Sys{
 			Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: "/proc/sys"}, SysDir: "/sys",
 		},
-		Log: log,
+		StateDir: cx.String("state-dir"),
+		Log:      log,
 	})
 	if err != nil {
 		return err

@@ -42,7 +42,13 @@ type Config struct {
 	Host handler.Host
 	// Sys, when set, adds each container's /proc/sys and /sys files.
 	Sys *Sys
-	Log logrus.FieldLogger
+	// StateDir, when set, keeps a record of each container (record.go),
+	// from which a restarted daemon takes over the running containers.
+	StateDir string
+	// ProcDir is the host's /proc, where the containers' processes are
+	// looked up when they are taken over; "/proc" when empty.
+	ProcDir string
+	Log     logrus.FieldLogger
 }
 
 // Server implements pb.SysFsServer.
@@ -58,6 +64,8 @@ type Server struct {
 
 // container is one pre-registered container.
 type container struct {
+	id    string
+	owner owner
 	mount *fusefs.Mount
 	// state is what handlers see; Register replaces it whole, readers
 	// load it without locking.
@@ -69,6 +77,9 @@ type container struct {
 	// extraPaths are the tree's paths besides the table's that the
 	// runtime mounts ("proc/sys").
 	extraPaths []string
+	// cgroupPaths are Register's, kept for the hand-over record.
+	regMu       sync.Mutex
+	cgroupPaths map[string]string
 }
 
 // release closes the cgroup files held for the container.
@@ -83,9 +94,34 @@ func (c *container) release() {
 
 func (c *container) view() handler.Container { return *c.state.Load() }
 
+// owner is the container's id range on the host: its root is UID:GID.
+type owner struct {
+	UID, GID, Size uint32
+}
+
+// register records the container's init, start time and cgroups; a read
+// still using the previous cgroup reader fails over to its fallback.
+func (c *container) register(initPid int, start time.Time, cgroupPaths map[string]string, host handler.Host) {
+	cg := handler.NewCgroupFiles(cgroupPaths)
+	c.state.Store(&handler.Container{
+		ID:        c.id,
+		StartTime: start,
+		InitPid:   initPid,
+		Cgroups:   cg,
+		Host:      host,
+	})
+	c.regMu.Lock()
+	c.cgroupPaths = maps.Clone(cgroupPaths)
+	c.regMu.Unlock()
+	if old := c.cgroups.Swap(cg); old != nil {
+		old.Close()
+	}
+}
+
 // New prepares the mount root (created 0755 if missing: a runtime hook
 // running as the container's root must be able to reach the trees) and
-// cleans what a killed predecessor left in it. The caller must hold the
+// cleans what a killed predecessor left in it, then takes over the
+// containers that predecessor recorded (restore). The caller must hold the
 // daemon's pid file.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Table.Validate(); err != nil {
@@ -113,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Sys != nil {
 		srv.sysctls = sysctl.NewTable(cfg.Sys.Host, sysctl.Knobs())
 	}
+	srv.restore()
 	return srv, nil
 }
 
@@ -190,25 +227,36 @@ func (s *Server) PreRegister(ctx context.Context, req *pb.PreRegisterRequest) (*
 	if c, ok := s.containers[id]; ok {
 		return &pb.PreRegisterResponse{Mountpoint: c.mount.Dir(), Files: s.files(c.mount.Dir(), c)}, nil
 	}
+	c, err := s.mountTree(id, owner{UID: req.GetUid(), GID: req.GetGid(), Size: req.GetSize()})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "container %s: %v", id, err)
+	}
+	s.containers[id] = c
+	s.save(c)
+	s.cfg.Log.WithFields(logrus.Fields{"id": id, "mountpoint": c.mount.Dir()}).Info("fuse tree mounted")
+	return &pb.PreRegisterResponse{Mountpoint: c.mount.Dir(), Files: s.files(c.mount.Dir(), c)}, nil
+}
+
+// mountTree mounts a new tree for container id at <mount-root>/<id>.
+func (s *Server) mountTree(id string, o owner) (*container, error) {
 	log := s.cfg.Log.WithField("id", id)
-	c := &container{}
+	c := &container{id: id, owner: o}
 	c.state.Store(&handler.Container{ID: id, StartTime: s.cfg.Host.Now(), Host: s.cfg.Host})
 	dir := filepath.Join(s.cfg.MountRoot, id)
 	var extras []fusefs.Extra
 	if sys := s.cfg.Sys; sys != nil {
 		vals := sysctl.NewValues(s.sysctls, sys.Host)
 		c.sysctl = sysctl.NewContainer(vals, sys.Proc, sys.ProcDir, func() int { return c.view().InitPid })
-		extras, c.extraPaths = s.sysExtras(id, c.sysctl, fusefs.Owner{UID: req.GetUid(), GID: req.GetGid()})
+		vals.OnChange(func() { s.save(c) }) // a restarted daemon keeps the container's values
+		extras, c.extraPaths = s.sysExtras(id, c.sysctl, fusefs.Owner{UID: o.UID, GID: o.GID})
 	}
 	m, err := fusefs.New(dir, s.cfg.Table, c.view, log, extras...)
 	if err != nil {
 		c.release()
-		return nil, status.Errorf(codes.Internal, "container %s: %v", id, err)
+		return nil, err
 	}
 	c.mount = m
-	s.containers[id] = c
-	log.WithField("mountpoint", dir).Info("fuse tree mounted")
-	return &pb.PreRegisterResponse{Mountpoint: dir, Files: s.files(dir, c)}, nil
+	return c, nil
 }
 
 // Register records the container's init pid, start time and cgroups.
@@ -224,18 +272,8 @@ func (s *Server) Register(ctx context.Context, req *pb.RegisterRequest) (*pb.Reg
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "container %q is not pre-registered", id)
 	}
-	cg := handler.NewCgroupFiles(req.GetCgroupPaths())
-	c.state.Store(&handler.Container{
-		ID:        id,
-		StartTime: time.Unix(0, req.GetStartTimeUnixNano()),
-		InitPid:   int(req.GetInitPid()),
-		Cgroups:   cg,
-		Host:      s.cfg.Host,
-	})
-	// A read still using the previous reader fails over to its fallback.
-	if old := c.cgroups.Swap(cg); old != nil {
-		old.Close()
-	}
+	c.register(int(req.GetInitPid()), time.Unix(0, req.GetStartTimeUnixNano()), req.GetCgroupPaths(), s.cfg.Host)
+	s.save(c)
 	s.cfg.Log.WithFields(logrus.Fields{"id": id, "init_pid": req.GetInitPid()}).Debug("container registered")
 	return &pb.RegisterResponse{}, nil
 }
@@ -257,6 +295,7 @@ func (s *Server) Unregister(ctx context.Context, req *pb.UnregisterRequest) (*pb
 	}
 	c.release()
 	delete(s.containers, id)
+	s.forget(id)
 	s.cfg.Log.WithField("id", id).Info("fuse tree unmounted")
 	return &pb.UnregisterResponse{}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -108,6 +109,8 @@ type Values struct {
 	host  Host
 	mu    sync.Mutex
 	vals  map[string]string // by Knob.HostPath for RaiseOnly, Path otherwise
+	// onChange, when set, is called after each successful Write.
+	onChange func()
 }
 
 // NewValues starts a container's values.
@@ -117,6 +120,29 @@ func NewValues(table *Table, host Host) *Values {
 
 // Table is the knobs these values are for.
 func (v *Values) Table() *Table { return v.table }
+
+// Snapshot returns the values in use, keyed as Load takes them back.
+func (v *Values) Snapshot() map[string]string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.vals)
+}
+
+// Load sets values taken by Snapshot (from a previous daemon's record of
+// the container); knobs it does not name start as usual.
+func (v *Values) Load(vals map[string]string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	maps.Copy(v.vals, vals)
+}
+
+// OnChange sets fn to be called after each successful Write, so that the
+// caller can record the new values.
+func (v *Values) OnChange(fn func()) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.onChange = fn
+}
 
 func key(k Knob) string {
 	if k.Policy == RaiseOnly {
@@ -165,23 +191,31 @@ func (v *Values) Write(p string, data []byte) error {
 	if !ok {
 		return fmt.Errorf("sysctl %s: %w", p, syscall.ENOENT)
 	}
+	onChange, err := v.write(k, p, data)
+	if err == nil && onChange != nil {
+		onChange()
+	}
+	return err
+}
+
+func (v *Values) write(k Knob, p string, data []byte) (onChange func(), err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old, err := v.valueLocked(k)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s, err := k.Format.Canon(old, string(data))
 	if err != nil {
-		return fmt.Errorf("sysctl %s: %w", p, err)
+		return nil, fmt.Errorf("sysctl %s: %w", p, err)
 	}
 	if k.Policy == RaiseOnly {
 		if err := v.raiseHost(k, s); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	v.vals[key(k)] = s
-	return nil
+	return v.onChange, nil
 }
 
 // raiseHost writes s to the host's knob if s is above the host's value.

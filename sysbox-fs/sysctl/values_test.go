@@ -275,3 +275,36 @@ func TestValueStartsFromHostFileAndKeepsWritesLocal(t *testing.T) {
 		t.Errorf("host file changed to %q", b)
 	}
 }
+
+func TestSnapshotLoadCarriesWrittenValuesToANewDaemonAndOnChangeFiresOnWritesOnly(t *testing.T) {
+	dir := fakeHostSys(t, hostFiles)
+	host := Host{Dir: dir}
+	tab := NewTable(host, Knobs())
+	old := NewValues(tab, host)
+	changes := 0
+	old.OnChange(func() { changes++ })
+	if err := old.Write("kernel/panic", []byte("7\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Write("kernel/kptr_restrict", []byte("3")); err == nil {
+		t.Fatal("out-of-range write accepted")
+	}
+	if _, err := old.Read("kernel/printk"); err != nil {
+		t.Fatal(err)
+	}
+	if changes != 1 {
+		t.Errorf("OnChange fired %d times, want once (one accepted write; refused writes and reads do not count)", changes)
+	}
+
+	restarted := NewValues(tab, host)
+	restarted.Load(old.Snapshot())
+	if got, _ := restarted.Read("kernel/panic"); string(got) != "7\n" {
+		t.Errorf("after Load kernel/panic reads %q, want the written 7", got)
+	}
+	if got, _ := restarted.Read("kernel/kptr_restrict"); string(got) != "0\n" {
+		t.Errorf("after Load a never-written knob reads %q, want the host's 0", got)
+	}
+	if h := readHost(t, dir, "kernel/panic"); h != "0\n" {
+		t.Errorf("host panic became %q", h)
+	}
+}
