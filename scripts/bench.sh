@@ -5,7 +5,9 @@
 #   (a) docker run --rm IMAGE true, runc vs --runtime=sysbox-runc, busybox and debian images
 #   (b) runc run vs sysbox-runc run on one busybox bundle (no Docker)
 #   (c) open + read-to-EOF + close latency of /proc files inside a runc container (native
-#       procfs), a system container, and a runc container with lxcfs bound over /proc files
+#       procfs), a system container, a runc container with lxcfs bound over /proc files, and
+#       a runc container with the same files served by a minimal go-fuse server with
+#       sysbox-fs's options (tests/bench/fusefloor: the floor of FUSE on this machine)
 #   (d) sysbox-fs VmRSS with no container of ours and with 10 system containers running
 #   (e) sysbox-mgr Go benchmarks (-benchtime 1x)
 #
@@ -68,6 +70,15 @@ mounts_under() { # prints mount points at or below $1 (host mount namespace)
 	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo
 }
 
+FLOOR_PID=
+stop_floor() {
+	if [ -n "$FLOOR_PID" ]; then
+		kill "$FLOOR_PID" 2>/dev/null || true
+		wait "$FLOOR_PID" 2>/dev/null || true
+		FLOOR_PID=
+	fi
+	if [ -n "$WORK" ] && [ -n "$(mounts_under "$WORK/floor")" ]; then umount -l "$WORK/floor" 2>/dev/null || true; fi
+}
 stop_lxcfs() {
 	if [ -n "$LXCFS_PID" ]; then
 		kill "$LXCFS_PID" 2>/dev/null || true
@@ -97,6 +108,7 @@ cleanup() {
 		fi
 	fi
 	stop_lxcfs
+	stop_floor
 	[ -n "$LOCKED" ] && rm -f "$LOCK"
 	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
 		if [ -n "$(mounts_under "$WORK")" ]; then
@@ -159,7 +171,7 @@ preflight() {
 
 build_tools() {
 	gcc -O2 -Wall -static -o "$WORK/reader" "$ROOT/tests/bench/reader/reader.c"
-	(cd "$ROOT" && go build -o "$WORK/benchtool" ./tests/bench/benchtool)
+	(cd "$ROOT" && go build -o "$WORK/benchtool" ./tests/bench/benchtool && go build -o "$WORK/fusefloor" ./tests/bench/fusefloor)
 }
 
 machine() {
@@ -267,8 +279,24 @@ start_lxcfs() {
 	return 1
 }
 
+# start_floor mounts tests/bench/fusefloor on $WORK/floor, serving LXCFS_FILES.
+start_floor() {
+	mkdir -p "$WORK/floor"
+	"$WORK/fusefloor" "$WORK/floor" "${LXCFS_FILES[@]}" >"$WORK/floor.log" 2>&1 &
+	FLOOR_PID=$!
+	local i
+	for i in $(seq 50); do
+		grep -q '^ready$' "$WORK/floor.log" && return 0
+		sleep 0.1
+	done
+	out "  fusefloor: did not come up, column left out"
+	log_tail "$WORK/floor.log" 10
+	stop_floor
+	return 1
+}
+
 bench_read() {
-	local cfgs=(host runc sysbox) have_lxcfs=0 round k cfg n f
+	local cfgs=(host runc sysbox) have_lxcfs=0 have_floor=0 round k cfg n f
 	out ""
 	out "(c) Read latency: open + read-to-EOF + close from inside the container (us)"
 	# shellcheck disable=SC2016 # awk's program, run in the container
@@ -278,6 +306,12 @@ bench_read() {
 		have_lxcfs=1
 		cfgs+=(lxcfs)
 	fi
+	if start_floor; then
+		have_floor=1
+		cfgs+=(floor)
+	fi
+	local fl=()
+	for f in "${LXCFS_FILES[@]}"; do fl+=(-v "$WORK/floor$f:$f:ro"); done # runc binds nothing in /proc/sys
 	local run=(docker run --rm --label "$TAG" -v "$WORK/reader:/bench-reader:ro")
 	local lx=()
 	for f in "${LXCFS_FILES[@]}"; do lx+=(-v "$LXCFS_DIR$f:$f:ro"); done
@@ -297,21 +331,25 @@ bench_read() {
 				/bench-reader "${rargs[@]}" "${extra[@]}" "${READ_FILES[@]}" >"$o" ;;
 			lxcfs) retry "read lxcfs $round" "${run[@]}" "${lx[@]}" "$IMG_BUSYBOX" \
 				/bench-reader "${rargs[@]}" "${extra[@]}" "${LXCFS_FILES[@]}" >"$o" ;;
+			floor) retry "read floor $round" "${run[@]}" "${fl[@]}" "$IMG_BUSYBOX" \
+				/bench-reader "${rargs[@]}" "${extra[@]}" "${LXCFS_FILES[@]}" >"$o" ;;
 			esac
 		done
 		printf . >&2
 	done
 	echo >&2
 	[ "$have_lxcfs" = 1 ] && stop_lxcfs
+	[ "$have_floor" = 1 ] && stop_floor
 
 	local s=$WORK/read.tsv
 	for cfg in "${cfgs[@]}"; do
 		awk -F'\t' -v c="$cfg" '$1 == "ns" { print c " " $2 "\t" $3 }' "$WORK"/read-"$cfg"-*.out
 	done | "$WORK/benchtool" stats -unit us >"$s"
 
-	outf '  %-26s %-42s %8s | %8s %6s %6s | %10s %6s %6s | %6s | %9s %6s | %s\n' \
-		file "served in the system container" "host p50" "runc p50" p10 p90 "sysbox p50" p10 p90 ratio "lxcfs p50" ratio target
-	local limit m st rr sr lr ratio_s ratio_l v
+	outf '  %-26s %-42s %8s | %8s %6s %6s | %10s %6s %6s | %6s | %9s %6s | %9s %6s %8s | %s\n' \
+		file "served in the system container" "host p50" "runc p50" p10 p90 "sysbox p50" p10 p90 ratio "lxcfs p50" ratio \
+		"floor p50" ratio "sb/floor" target
+	local limit m st rr sr lr fr ratio_s ratio_l ratio_f v
 	for f in "${READ_FILES[@]}"; do
 		m=$(awk -F'\t' -v f="$f" '$1 == "mount" && $2 == f { print $3 " " $4; exit }' "$WORK/read-sysbox-0.out")
 		case $m in
@@ -321,8 +359,10 @@ bench_read() {
 		rr=$(field "runc $f" 4 "$s")
 		sr=$(field "sysbox $f" 4 "$s")
 		lr=$(field "lxcfs $f" 4 "$s")
+		fr=$(field "floor $f" 4 "$s")
 		ratio_s=$(ratio "$sr" "$rr")
 		ratio_l=$(ratio "$lr" "$rr")
+		ratio_f=$(ratio "$fr" "$rr")
 		case $f in
 		/proc/meminfo) limit=6 ;;
 		/proc/uptime) limit=8 ;;
@@ -337,13 +377,18 @@ bench_read() {
 			v="<=${limit}x $(verdict "$ratio_s" "$limit")"
 			target "(c) $f sysbox/native <= ${limit}x" "$ratio_s" "$(verdict "$ratio_s" "$limit")"
 		fi
-		outf '  %-26s %-42s %8s | %8s %6s %6s | %10s %6s %6s | %6s | %9s %6s | %s\n' "$f" "$st" \
+		outf '  %-26s %-42s %8s | %8s %6s %6s | %10s %6s %6s | %6s | %9s %6s | %9s %6s %8s | %s\n' "$f" "$st" \
 			"$(field "host $f" 4 "$s")" "$rr" "$(field "runc $f" 3 "$s")" "$(field "runc $f" 5 "$s")" \
 			"$sr" "$(field "sysbox $f" 3 "$s")" "$(field "sysbox $f" 5 "$s")" "$ratio_s" \
-			"${lr:--}" "$ratio_l" "$v"
+			"${lr:--}" "$ratio_l" "${fr:--}" "$ratio_f" "$(ratio "$sr" "$fr")" "$v"
+		[ -n "$limit" ] && [ -n "$fr" ] &&
+			target "(c) $f go-fuse floor/native (reference)" "$ratio_f" "$(verdict "$ratio_f" "$limit") by the floor itself"
 	done
 	out "  medians over $BENCH_READ_ROUNDS containers x $BENCH_READ_ITERS reads per file; ratio = median / runc median"
-	for cfg in runc sysbox lxcfs; do
+	out "  floor: tests/bench/fusefloor, a minimal go-fuse server with sysbox-fs's options serving copies of the"
+	out "  host files (no cgroup reads), bound over /proc in a runc container: what any FUSE server costs here;"
+	out "  sb/floor = sysbox p50 / floor p50, the part of the latency that is sysbox-fs's own"
+	for cfg in runc sysbox lxcfs floor; do
 		[ -f "$WORK/read-$cfg-0.out" ] || continue
 		out "  /proc/uptime re-read after lseek(0) while kept open, $cfg: $(awk -F'\t' '$1 == "fresh" { print ($3 == "unchanged") ? "STALE (unchanged for 1.5 s)" : "fresh data after " $3 " ms" }' "$WORK/read-$cfg-0.out")"
 	done
