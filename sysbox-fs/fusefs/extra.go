@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path"
@@ -50,9 +51,10 @@ func addExtras(ctx context.Context, root *fs.Inode, t *tree, extras []Extra) {
 }
 
 // permitted applies a file's permission bits to the caller, as the kernel
-// does for procfs and sysfs: the owner's bits for host root and the
-// container's root, the group's for their groups, the others' otherwise.
-// (The mount has no default_permissions: the kernel leaves checks to us.)
+// does for procfs and sysfs: the owner's bits for the container's root,
+// the group's for its group, the others' otherwise. (The mount has no
+// default_permissions: the kernel leaves checks to us. Callers from
+// outside the container are refused before: tree.fromContainer.)
 func permitted(ctx context.Context, o Owner, mode uint32, write bool) bool {
 	c, ok := fuse.FromContext(ctx)
 	if !ok {
@@ -60,9 +62,9 @@ func permitted(ctx context.Context, o Owner, mode uint32, write bool) bool {
 	}
 	bits := mode
 	switch {
-	case c.Uid == 0 || c.Uid == o.UID:
+	case c.Uid == o.UID:
 		bits = mode >> 6
-	case c.Gid == 0 || c.Gid == o.GID:
+	case c.Gid == o.GID:
 		bits = mode >> 3
 	}
 	need := uint32(4)
@@ -110,8 +112,13 @@ func setattrAllowed(in *fuse.SetAttrIn) syscall.Errno {
 // read and replaced by write. A read at offset 0 generates it afresh; the
 // follow-up reads of that pass see the same text. A write must come at
 // offset 0 and carry the whole value; white space written after it (a
-// separate "\n") is accepted and ignored.
+// separate "\n") is accepted and ignored. Reads and writes run with the
+// tree's deadline (a write that times out may still take effect later)
+// and only for the container's processes.
 type valueHandle struct {
+	tree  *tree
+	bound *bound // the file's
+	path  string // for logs: "proc/sys/kernel/panic"
 	read  func() ([]byte, error)
 	write func([]byte) error // nil: not writable
 	onErr func(error)
@@ -127,13 +134,20 @@ var (
 )
 
 func (h *valueHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if !h.tree.fromContainer(ctx) {
+		h.tree.refused(ctx, h.path, "read")
+		return nil, syscall.EACCES
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if off == 0 || !h.done {
-		data, err := h.read()
+		data, err := h.tree.generate(h.bound, h.path, h.read)
 		if err != nil {
-			h.onErr(err)
-			return nil, toErrno(err)
+			h.data, h.done = nil, false
+			if !errors.Is(err, errTimedOut) && !errors.Is(err, errStuck) {
+				h.onErr(err)
+			}
+			return nil, genErrno(err)
 		}
 		h.data, h.done = data, true
 	}
@@ -145,6 +159,10 @@ func (h *valueHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 }
 
 func (h *valueHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if !h.tree.fromContainer(ctx) {
+		h.tree.refused(ctx, h.path, "write")
+		return 0, syscall.EACCES
+	}
 	if h.write == nil {
 		return 0, syscall.EBADF
 	}
@@ -154,8 +172,12 @@ func (h *valueHandle) Write(ctx context.Context, data []byte, off int64) (uint32
 		}
 		return 0, syscall.EINVAL
 	}
-	if err := h.write(data); err != nil {
-		return 0, toErrno(err)
+	// data is the request's buffer, reused once Write returns: a write
+	// that outlives its deadline must hold its own copy.
+	value := bytes.Clone(data)
+	_, err := h.tree.generate(h.bound, h.path, func() ([]byte, error) { return nil, h.write(value) })
+	if err != nil {
+		return 0, genErrno(err)
 	}
 	return uint32(len(data)), 0
 }
@@ -177,6 +199,7 @@ type valueFile struct {
 	owner Owner
 	read  func() ([]byte, error)
 	write func([]byte) error
+	bound bound
 }
 
 var (
@@ -211,13 +234,17 @@ func (f *valueFile) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAt
 }
 
 func (f *valueFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if !f.tree.fromContainer(ctx) {
+		f.tree.refused(ctx, f.path, "open")
+		return nil, 0, syscall.EACCES
+	}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY && f.write == nil {
 		return nil, 0, syscall.EACCES
 	}
 	if !openPermitted(ctx, f.owner, f.mode, flags) {
 		return nil, 0, syscall.EACCES
 	}
-	h := &valueHandle{read: f.read, write: f.write, onErr: func(err error) {
+	h := &valueHandle{tree: f.tree, bound: &f.bound, path: f.path, read: f.read, write: f.write, onErr: func(err error) {
 		f.tree.log.WithError(err).WithField("file", f.path).Warn("virtual file read failed")
 	}}
 	return h, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0

@@ -33,6 +33,17 @@ type Mount struct {
 	log logrus.FieldLogger
 }
 
+// Options are a tree's settings besides its files.
+type Options struct {
+	// Callers are the host ids of the container's processes: only they
+	// get the content of a file (see IDRange). The zero range admits no
+	// one.
+	Callers IDRange
+	// Timeout bounds each generation of a file's content; 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
+}
+
 // New creates dir (if needed) and mounts on it a tree serving table for the
 // container that view describes, plus extras. log should carry the
 // container id.
@@ -40,20 +51,30 @@ type Mount struct {
 // Mount options: allow_other (readers are the container's uids, not the
 // mounter) and a direct mount(2) as root without fusermount. Not
 // default_permissions: with it the kernel asks GETATTR on every open once
-// file attributes expire, which they do at once; handler files are
-// read-only anyway (Open refuses writes), as procfs' 0444 files are, and
-// the writable extras check the caller against their mode themselves.
-func New(dir string, table handler.Table, view View, log logrus.FieldLogger, extras ...Extra) (*Mount, error) {
+// file attributes expire, which they do at once; the nodes check callers
+// themselves: opts.Callers for any content, and the writable extras the
+// caller against their mode, as procfs' 0444 handler files are read-only
+// (Open refuses writes).
+func New(dir string, table handler.Table, view View, log logrus.FieldLogger, opts Options, extras ...Extra) (*Mount, error) {
 	if err := table.Validate(); err != nil {
 		return nil, err
+	}
+	if err := opts.Callers.validate(); err != nil {
+		return nil, err
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("timeout %v: negative", opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create mountpoint: %w", err)
 	}
-	t := &tree{view: view, log: log, mtime: time.Now()}
+	t := &tree{view: view, log: log, mtime: time.Now(), callers: opts.Callers, watchdog: newWatchdog(opts.Timeout, log)}
 	root := &rootNode{dirNode: dirNode{tree: t}, table: table, extras: extras}
 	timeout := cacheTimeout
-	opts := &fs.Options{
+	fuseOpts := &fs.Options{
 		MountOptions: fuse.MountOptions{
 			AllowOther:        true,
 			DirectMountStrict: true,
@@ -66,7 +87,7 @@ func New(dir string, table handler.Table, view View, log logrus.FieldLogger, ext
 	}
 	// fs.Mount starts serving; the loops end when the kernel drops the
 	// connection (unmount, or the last open file of a detached tree).
-	if _, err := fs.Mount(dir, root, opts); err != nil {
+	if _, err := fs.Mount(dir, root, fuseOpts); err != nil {
 		os.Remove(dir)
 		return nil, fmt.Errorf("mount fuse on %s: %w", dir, err)
 	}

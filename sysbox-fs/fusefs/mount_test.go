@@ -35,7 +35,7 @@ func mountsUnder(t *testing.T, root string) []string {
 	return out
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount fuse")
 	}
@@ -56,7 +56,7 @@ func mountTest(t *testing.T, table handler.Table) (*Mount, string) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "c1")
 	view := func() handler.Container { return handler.Container{ID: "c1"} }
-	m, err := New(dir, table, view, testLog(t))
+	m, err := New(dir, table, view, testLog(t), Options{Callers: testCallers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +65,7 @@ func mountTest(t *testing.T, table handler.Table) (*Mount, string) {
 			t.Error(err)
 		}
 	})
+	reachable(t, dir)
 	return m, root
 }
 
@@ -127,63 +128,70 @@ func TestTreeModesOwnersAndMountOptions(t *testing.T) {
 func TestReadKeepsContentPerHandleAndRegeneratesAtOffsetZero(t *testing.T) {
 	var gen atomic.Int64
 	m, _ := mountTest(t, handler.Table{"proc/uptime": counting(&gen)})
-	f, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-
-	// Small reads: one generation at offset 0, the rest served from it.
-	var got []byte
-	buf := make([]byte, 7)
-	for {
-		n, err := f.Read(buf)
-		got = append(got, buf[:n]...)
-		if err == io.EOF {
-			break
-		}
+	inContainer(t, func() error {
+		f, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-	}
-	if want := strings.Repeat("1", 100) + "\n"; string(got) != want {
-		t.Fatalf("first read %q, want %q", got, want)
-	}
-	if g := gen.Load(); g != 1 {
-		t.Fatalf("%d generations for one read through EOF, want 1", g)
-	}
-	// A re-read after seeking to 0 (procps, top) gets fresh content.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	got, err = io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := strings.Repeat("2", 100) + "\n"; string(got) != want {
-		t.Fatalf("re-read %q, want %q", got, want)
-	}
-	// pread at an offset of a fresh handle generates once, too.
-	g, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	b := make([]byte, 4)
-	if n, err := g.ReadAt(b, 99); err != nil && err != io.EOF || string(b[:n]) != "3\n" {
-		t.Fatalf("pread at 99: %q, %v", b[:n], err)
-	}
+		defer f.Close()
+
+		// Small reads: one generation at offset 0, the rest served from it.
+		var got []byte
+		buf := make([]byte, 7)
+		for {
+			n, err := f.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if want := strings.Repeat("1", 100) + "\n"; string(got) != want {
+			return fmt.Errorf("first read %q, want %q", got, want)
+		}
+		if g := gen.Load(); g != 1 {
+			return fmt.Errorf("%d generations for one read through EOF, want 1", g)
+		}
+		// A re-read after seeking to 0 (procps, top) gets fresh content.
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		got, err = io.ReadAll(f)
+		if err != nil {
+			return err
+		}
+		if want := strings.Repeat("2", 100) + "\n"; string(got) != want {
+			return fmt.Errorf("re-read %q, want %q", got, want)
+		}
+		// pread at an offset of a fresh handle generates once, too.
+		g, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		b := make([]byte, 4)
+		if n, err := g.ReadAt(b, 99); err != nil && err != io.EOF || string(b[:n]) != "3\n" {
+			return fmt.Errorf("pread at 99: %q, %v", b[:n], err)
+		}
+		return nil
+	})
 }
 
 func TestHandlerErrorIsEIOAndWritesAreRefused(t *testing.T) {
 	broken := handler.Func(func(handler.Container) ([]byte, error) { return nil, errors.New("boom") })
 	m, _ := mountTest(t, handler.Table{"proc/broken": broken})
 	p := filepath.Join(m.Dir(), "proc/broken")
-	if _, err := os.ReadFile(p); !errors.Is(err, syscall.EIO) {
+	if _, err := readC(p); !errors.Is(err, syscall.EIO) {
 		t.Errorf("read of a failing handler: %v, want EIO", err)
 	}
-	// Even host root (which bypasses the 0444 mode) cannot open for writing.
-	if _, err := os.OpenFile(p, os.O_WRONLY, 0); !errors.Is(err, syscall.EACCES) {
+	// Not even the container's root, the file's owner, opens for writing.
+	err := asCaller(testOwner.UID, testOwner.GID, func() error {
+		_, err := os.OpenFile(p, os.O_WRONLY, 0)
+		return err
+	})
+	if !errors.Is(err, syscall.EACCES) {
 		t.Errorf("open for writing: %v, want EACCES", err)
 	}
 }
@@ -195,15 +203,17 @@ func TestUnmountRemovesMountAndDirEvenWhenBusy(t *testing.T) {
 	view := func() handler.Container { return handler.Container{ID: "c1"} }
 	for _, busy := range []bool{false, true} {
 		dir := filepath.Join(root, fmt.Sprintf("c-%v", busy))
-		m, err := New(dir, handler.Table{"proc/uptime": counting(&gen)}, view, testLog(t))
+		m, err := New(dir, handler.Table{"proc/uptime": counting(&gen)}, view, testLog(t), Options{Callers: testCallers})
 		if err != nil {
 			t.Fatal(err)
 		}
+		reachable(t, dir)
 		var f *os.File
 		if busy {
-			if f, err = os.Open(filepath.Join(dir, "proc/uptime")); err != nil {
-				t.Fatal(err)
-			}
+			inContainer(t, func() (err error) {
+				f, err = os.Open(filepath.Join(dir, "proc/uptime"))
+				return err
+			})
 		}
 		if err := m.Unmount(); err != nil {
 			t.Fatalf("busy=%v: %v", busy, err)
@@ -216,7 +226,7 @@ func TestUnmountRemovesMountAndDirEvenWhenBusy(t *testing.T) {
 		}
 		if f != nil {
 			// The detached tree still serves the open file.
-			if _, err := io.ReadAll(f); err != nil {
+			if err := asCaller(testOwner.UID, testOwner.GID, func() error { _, err := io.ReadAll(f); return err }); err != nil {
 				t.Errorf("read of a file open across the lazy unmount: %v", err)
 			}
 			f.Close()
@@ -231,22 +241,23 @@ func TestSendfileCopiesTheWholeContent(t *testing.T) {
 	var gen atomic.Int64
 	m, _ := mountTest(t, handler.Table{"proc/uptime": counting(&gen)})
 	for round := 1; round <= 2; round++ {
-		src, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := src.Stat(); err != nil { // busybox stats before sendfile
-			t.Fatal(err)
-		}
 		dst, err := os.CreateTemp(t.TempDir(), "out")
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, 1<<16)
-		src.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		var n int
+		inContainer(t, func() error {
+			src, err := os.Open(filepath.Join(m.Dir(), "proc/uptime"))
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			if _, err := src.Stat(); err != nil { // busybox stats before sendfile
+				return err
+			}
+			n, err = unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, 1<<16)
+			return err
+		})
 		got, _ := os.ReadFile(dst.Name())
 		dst.Close()
 		want := strings.Repeat(strconv.Itoa(int(gen.Load())), 100) + "\n"

@@ -13,14 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func testLog(t *testing.T) logrus.FieldLogger {
+func testLog(t testing.TB) logrus.FieldLogger {
 	l := logrus.New()
 	l.SetOutput(testWriter{t})
 	l.SetLevel(logrus.DebugLevel)
 	return l
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))

@@ -130,13 +130,18 @@ func (t *sysctlTree) errno(err error, p string) syscall.Errno {
 }
 
 // sysctlFile is a file of /proc/sys: an emulated knob or a pass-through
-// to the kernel in the container's namespaces.
+// to the kernel in the container's namespaces. Only the container's
+// processes may open, read or write it (tree.fromContainer). An emulated
+// knob's reads and writes run with the tree's deadline; pass-through ones
+// are plain preads and pwrites of the kernel's procfs on the container's
+// namespace thread, not bounded here.
 type sysctlFile struct {
 	fs.Inode
 	t        *sysctlTree
 	path     string
 	mode     uint32
 	emulated bool
+	bound    bound
 }
 
 var (
@@ -159,11 +164,15 @@ func (f *sysctlFile) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetA
 }
 
 func (f *sysctlFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if !f.t.fromContainer(ctx) {
+		f.t.refused(ctx, "proc/sys/"+f.path, "open")
+		return nil, 0, syscall.EACCES
+	}
 	owner := f.t.owner
 	if !f.emulated && !sysctl.Writable(f.path) {
 		// A host-wide knob: the kernel gives a user-namespaced root only
-		// the others' bits (no kernel.cad_pid, 0600); only host root is
-		// its owner.
+		// the others' bits (no kernel.cad_pid, 0600); only host root,
+		// which is no caller of ours, is its owner.
 		owner = Owner{}
 	}
 	if !openPermitted(ctx, owner, f.mode, flags) {
@@ -173,6 +182,9 @@ func (f *sysctlFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	if f.emulated {
 		vals := f.t.c.Values()
 		h := &valueHandle{
+			tree:  f.t.tree,
+			bound: &f.bound,
+			path:  "proc/sys/" + f.path,
 			read:  func() ([]byte, error) { return vals.Read(f.path) },
 			write: func(b []byte) error { return vals.Write(f.path, b) },
 			onErr: func(err error) { f.t.errno(err, f.path) },
@@ -201,6 +213,10 @@ var (
 )
 
 func (h *sysctlHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if !h.node.t.fromContainer(ctx) {
+		h.node.t.refused(ctx, "proc/sys/"+h.node.path, "read")
+		return nil, syscall.EACCES
+	}
 	n, err := h.f.ReadAt(dest, off)
 	if err != nil {
 		return nil, h.node.t.errno(err, h.node.path)
@@ -209,6 +225,10 @@ func (h *sysctlHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 }
 
 func (h *sysctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if !h.node.t.fromContainer(ctx) {
+		h.node.t.refused(ctx, "proc/sys/"+h.node.path, "write")
+		return 0, syscall.EACCES
+	}
 	n, err := h.f.WriteAt(data, off)
 	if err != nil {
 		return 0, h.node.t.errno(err, h.node.path)

@@ -53,7 +53,7 @@ func mountTestExtras(t *testing.T, table handler.Table, extras ...Extra) (*Mount
 	t.Helper()
 	root := t.TempDir()
 	view := func() handler.Container { return handler.Container{ID: "c1"} }
-	m, err := New(filepath.Join(root, "c1"), table, view, testLog(t), extras...)
+	m, err := New(filepath.Join(root, "c1"), table, view, testLog(t), Options{Callers: testCallers}, extras...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +62,7 @@ func mountTestExtras(t *testing.T, table handler.Table, extras ...Extra) (*Mount
 			t.Error(err)
 		}
 	})
+	reachable(t, m.Dir())
 	return m, root
 }
 
@@ -74,8 +75,23 @@ var sysctlFiles = map[string]string{
 	"fs/file-max":          "1000\n",
 }
 
-// asUser runs a shell command as uid/gid 1000 and returns its error.
-func asUser(t *testing.T, script string) error { return asUID(t, 1000, script) }
+// asUser runs a shell command as the test container's uid/gid 1000 and
+// returns its error.
+func asUser(t *testing.T, script string) error { return asUID(t, testOwner.UID+1000, script) }
+
+// asRoot runs a shell command as the test container's root.
+func asRoot(t *testing.T, script string) error { return asUID(t, testOwner.UID, script) }
+
+// openC opens p with flag as the test container's root.
+func openC(p string, flag int) (*os.File, error) {
+	var f *os.File
+	err := asCaller(testOwner.UID, testOwner.GID, func() error {
+		var err error
+		f, err = os.OpenFile(p, flag, 0)
+		return err
+	})
+	return f, err
+}
 
 // asUID runs a shell command as uid and gid id and returns its error.
 func asUID(t *testing.T, id uint32, script string) error {
@@ -124,29 +140,33 @@ func TestSysctlEmulatedWriteStaysInTheContainer(t *testing.T) {
 	dir, host := sysctlMount(t, sysctlFiles, os.Getpid)
 	panic := filepath.Join(dir, "proc/sys/kernel/panic")
 	// the shell's O_TRUNC reaches Setattr(size 0), then one write
-	if out, err := exec.Command("sh", "-c", "echo 5 > "+panic).CombinedOutput(); err != nil {
-		t.Fatalf("echo 5 > panic: %v %s", err, out)
+	if err := asRoot(t, "echo 5 > "+panic); err != nil {
+		t.Fatalf("echo 5 > panic: %v", err)
 	}
-	if b, err := os.ReadFile(panic); err != nil || string(b) != "5\n" {
+	if b, err := readC(panic); err != nil || string(b) != "5\n" {
 		t.Errorf("panic reads %q %v, want 5", b, err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(host, "kernel/panic")); string(b) != "0\n" {
 		t.Errorf("host panic became %q", b)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "proc/sys/kernel/kptr_restrict"), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte("3\n")); !errors.Is(err, syscall.EINVAL) {
+	err := asCaller(testOwner.UID, testOwner.GID, func() error {
+		f, err := os.OpenFile(filepath.Join(dir, "proc/sys/kernel/kptr_restrict"), os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.Write([]byte("3\n"))
+		return err
+	})
+	if !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("kptr_restrict=3: %v, want EINVAL", err)
 	}
-	f.Close()
-	if b, _ := os.ReadFile(filepath.Join(dir, "proc/sys/kernel/kptr_restrict")); string(b) != "1\n" {
+	if b, _ := readC(filepath.Join(dir, "proc/sys/kernel/kptr_restrict")); string(b) != "1\n" {
 		t.Errorf("kptr_restrict %q after a refused write", b)
 	}
 	// a raise-only limit: higher reaches the host
-	if out, err := exec.Command("sh", "-c", "echo 4000 > "+filepath.Join(dir, "proc/sys/fs/file-max")).CombinedOutput(); err != nil {
-		t.Fatalf("file-max: %v %s", err, out)
+	if err := asRoot(t, "echo 4000 > "+filepath.Join(dir, "proc/sys/fs/file-max")); err != nil {
+		t.Fatalf("file-max: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(host, "fs/file-max")); string(b) != "4000\n" {
 		t.Errorf("host file-max %q, want raised to 4000", b)
@@ -155,15 +175,15 @@ func TestSysctlEmulatedWriteStaysInTheContainer(t *testing.T) {
 
 func TestSysctlPassThroughWritesOnlyTheContainersNamespaces(t *testing.T) {
 	dir, host := sysctlMount(t, sysctlFiles, os.Getpid)
-	if out, err := exec.Command("sh", "-c", "echo 1 > "+filepath.Join(dir, "proc/sys/net/ipv4/ip_forward")).CombinedOutput(); err != nil {
-		t.Fatalf("ip_forward: %v %s", err, out)
+	if err := asRoot(t, "echo 1 > "+filepath.Join(dir, "proc/sys/net/ipv4/ip_forward")); err != nil {
+		t.Fatalf("ip_forward: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(host, "net/ipv4/ip_forward")); string(b) != "1\n" {
 		t.Errorf("ip_forward %q", b)
 	}
 	// a global knob that is not emulated: refused even to (container) root
 	for _, p := range []string{"kernel/core_pattern", "kernel/ngroups_max"} {
-		if _, err := os.OpenFile(filepath.Join(dir, "proc/sys", p), os.O_WRONLY, 0); !errors.Is(err, syscall.EACCES) {
+		if _, err := openC(filepath.Join(dir, "proc/sys", p), os.O_WRONLY); !errors.Is(err, syscall.EACCES) {
 			t.Errorf("write open of %s: %v, want EACCES", p, err)
 		}
 	}
@@ -172,22 +192,11 @@ func TestSysctlPassThroughWritesOnlyTheContainersNamespaces(t *testing.T) {
 	}
 }
 
-// openPath lets other users reach dir (t.TempDir makes its dirs 0700).
-func openPath(t *testing.T, dir string) {
-	t.Helper()
-	for _, d := range []string{filepath.Dir(dir), filepath.Dir(filepath.Dir(dir))} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestSysctlNonRootCallerReadsButCannotWrite(t *testing.T) {
 	dir, host := sysctlMount(t, sysctlFiles, os.Getpid)
-	openPath(t, dir)
 	panic := filepath.Join(dir, "proc/sys/kernel/panic")
 	if err := asUser(t, "cat "+panic+" >/dev/null"); err != nil {
-		t.Errorf("uid 1000 cannot read panic: %v", err)
+		t.Errorf("container uid 1000 cannot read panic: %v", err)
 	}
 	if err := asUser(t, "echo 7 > "+panic); err == nil {
 		t.Error("uid 1000 wrote kernel.panic")
@@ -198,7 +207,7 @@ func TestSysctlNonRootCallerReadsButCannotWrite(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(host, "net/ipv4/ip_forward")); string(b) != "0\n" {
 		t.Errorf("ip_forward %q", b)
 	}
-	if b, _ := os.ReadFile(panic); string(b) != "0\n" {
+	if b, _ := readC(panic); string(b) != "0\n" {
 		t.Errorf("panic %q", b)
 	}
 }
@@ -218,7 +227,7 @@ func TestSysctlWalkReadingEveryFileCompletes(t *testing.T) {
 			return err
 		}
 		if !d.IsDir() {
-			if _, err := os.ReadFile(p); err != nil {
+			if _, err := readC(p); err != nil {
 				return err
 			}
 			n++
@@ -235,10 +244,9 @@ func TestValueFileAndEmptyDirModes(t *testing.T) {
 	dir, _ := sysctlMount(t, sysctlFiles, os.Getpid,
 		ValueFile("sys/devices/virtual/dmi/id/product_uuid", 0o400, testOwner, func() ([]byte, error) { return uuid, nil }, nil),
 		EmptyDir("sys/kernel/debug", testOwner))
-	openPath(t, dir)
 	p := filepath.Join(dir, "sys/devices/virtual/dmi/id/product_uuid")
 	for i := 0; i < 2; i++ {
-		if b, err := os.ReadFile(p); err != nil || string(b) != string(uuid) {
+		if b, err := readC(p); err != nil || string(b) != string(uuid) {
 			t.Fatalf("product_uuid %q %v", b, err)
 		}
 	}
@@ -249,7 +257,7 @@ func TestValueFileAndEmptyDirModes(t *testing.T) {
 	if err := asUser(t, "cat "+p); err == nil {
 		t.Error("uid 1000 read the 0400 product_uuid")
 	}
-	if _, err := os.OpenFile(p, os.O_WRONLY, 0); !errors.Is(err, syscall.EACCES) {
+	if _, err := openC(p, os.O_WRONLY); !errors.Is(err, syscall.EACCES) {
 		t.Errorf("write open of product_uuid: %v", err)
 	}
 	ents, err := os.ReadDir(filepath.Join(dir, "sys/kernel/debug"))
@@ -264,7 +272,6 @@ func TestSysctlContainerRootGetsOnlyOthersBitsOnHostWideKnobs(t *testing.T) {
 		files[k] = v
 	}
 	dir, host := sysctlMount(t, files, os.Getpid)
-	openPath(t, dir)
 	for _, p := range []string{"kernel/cad_pid", "net/ipv4/secret"} {
 		if err := os.Chmod(filepath.Join(host, p), 0o600); err != nil {
 			t.Fatal(err)
@@ -279,23 +286,18 @@ func TestSysctlContainerRootGetsOnlyOthersBitsOnHostWideKnobs(t *testing.T) {
 	if err := asUID(t, testOwner.UID, "cat "+filepath.Join(dir, "proc/sys/kernel/panic")); err != nil {
 		t.Errorf("container root cannot read kernel.panic: %v", err)
 	}
-	if _, err := os.ReadFile(filepath.Join(dir, "proc/sys/kernel/cad_pid")); err != nil {
-		t.Errorf("host root cannot read kernel.cad_pid: %v", err)
-	}
 }
 
 func TestSysctlParallelReadersSeeTheirContainersValues(t *testing.T) {
 	dir, _ := sysctlMount(t, sysctlFiles, os.Getpid)
-	if err := os.WriteFile(filepath.Join(dir, "proc/sys/kernel/panic"), []byte("9\n"), 0); err != nil {
-		t.Fatal(err)
-	}
+	inContainer(t, func() error { return os.WriteFile(filepath.Join(dir, "proc/sys/kernel/panic"), []byte("9\n"), 0) })
 	want := map[string]string{"proc/sys/kernel/panic": "9\n", "proc/sys/net/ipv4/ip_forward": "0\n"}
 	errs := make(chan error, 8)
 	for g := 0; g < 8; g++ {
 		go func() {
 			for i := 0; i < 200; i++ {
 				for p, w := range want {
-					b, err := os.ReadFile(filepath.Join(dir, p))
+					b, err := readC(filepath.Join(dir, p))
 					if err != nil || string(b) != w {
 						errs <- fmt.Errorf("%s: %q %v", p, b, err)
 						return

@@ -7,10 +7,14 @@
 // after seeking to 0), and FOPEN_NOFLUSH, which saves the FLUSH round trip at
 // close. The content is generated when a READ arrives at offset 0 and kept
 // per open file, so the follow-up and EOF reads see the same text.
+//
+// Only the container's own processes get a file's content (IDRange), and
+// no reader waits longer than a deadline for it (DefaultTimeout).
 package fusefs
 
 import (
 	"context"
+	"errors"
 	"path"
 	"sync"
 	"syscall"
@@ -33,9 +37,11 @@ type View func() handler.Container
 
 // tree is what every node of one container's mount shares.
 type tree struct {
-	view  View
-	log   logrus.FieldLogger
-	mtime time.Time
+	view     View
+	log      logrus.FieldLogger
+	mtime    time.Time
+	callers  IDRange
+	watchdog *watchdog
 }
 
 func (t *tree) setTimes(out *fuse.Attr) {
@@ -99,6 +105,7 @@ type fileNode struct {
 	tree    *tree
 	path    string
 	handler handler.Handler
+	bound   bound
 }
 
 var (
@@ -138,6 +145,10 @@ func sizeBound(h handler.Handler) uint64 {
 }
 
 func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if !f.tree.fromContainer(ctx) {
+		f.tree.refused(ctx, f.path, "open")
+		return nil, 0, syscall.EACCES
+	}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
 	}
@@ -145,7 +156,8 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 }
 
 // fileHandle is one open of a virtual file; it holds the content generated
-// by the last read at offset 0.
+// by the last read at offset 0. Reads check the caller again: an open file
+// passed to another process (SCM_RIGHTS) gives it no content either.
 type fileHandle struct {
 	node *fileNode
 	mu   sync.Mutex
@@ -156,17 +168,26 @@ type fileHandle struct {
 var _ fs.FileReader = (*fileHandle)(nil)
 
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	t := h.node.tree
+	if !t.fromContainer(ctx) {
+		t.refused(ctx, h.node.path, "read")
+		return nil, syscall.EACCES
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if off == 0 || !h.done {
-		c := h.node.tree.view()
+		c := t.view()
 		if caller, ok := fuse.FromContext(ctx); ok {
 			c.ReaderTid = int(caller.Pid) // the kernel counts its own reader as running
 		}
-		data, err := h.node.handler.Content(c)
+		hd := h.node.handler
+		data, err := t.generate(&h.node.bound, h.node.path, func() ([]byte, error) { return hd.Content(c) })
 		if err != nil {
-			h.node.tree.log.WithError(err).WithField("file", h.node.path).Warn("generating virtual file failed")
-			return nil, syscall.EIO
+			h.data, h.done = nil, false
+			if !errors.Is(err, errTimedOut) && !errors.Is(err, errStuck) {
+				t.log.WithError(err).WithField("file", h.node.path).Warn("generating virtual file failed")
+			}
+			return nil, syscall.EIO // timeoutErrno too
 		}
 		h.data, h.done = data, true
 	}

@@ -100,9 +100,11 @@ func (d *testDaemon) stop(t *testing.T) {
 	}
 }
 
+// readFile reads p as the test containers' root: only a container's ids
+// get its tree's content.
 func readFile(t *testing.T, p string) string {
 	t.Helper()
-	b, err := os.ReadFile(p)
+	b, err := readAsContainerRoot(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +161,10 @@ func TestDaemonServesPerContainerUptimeAndCleansUp(t *testing.T) {
 	if got := readFile(t, c1File); got != "3.00 6.00\n" {
 		t.Fatalf("c1 before Register: %q", got)
 	}
+	// PreRegister's range reaches the tree: host root is not in it.
+	if _, err := os.ReadFile(c1File); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("host root read of c1's uptime: %v, want EACCES", err)
+	}
 
 	now := clock.Now()
 	err = d.client.Register(ctx, &pb.RegisterRequest{
@@ -193,17 +199,24 @@ func TestDaemonServesPerContainerUptimeAndCleansUp(t *testing.T) {
 	}
 
 	// procps keeps the file open and re-reads after seeking to 0.
-	f, err := os.Open(c1File)
+	f, err := openAsContainerRoot(c1File)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, _ := io.ReadAll(f)
-	clock.Advance(1500 * time.Millisecond)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	var first, second []byte
+	err = asContainerRoot(func() error {
+		first, _ = io.ReadAll(f)
+		clock.Advance(1500 * time.Millisecond)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		second, _ = io.ReadAll(f)
+		return nil
+	})
+	f.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
-	second, _ := io.ReadAll(f)
-	f.Close()
 	if string(first) != "1000.00 750.00\n" || string(second) != "1001.50 751.50\n" {
 		t.Fatalf("read, seek(0), read: %q then %q", first, second)
 	}
@@ -258,8 +271,9 @@ func TestDaemonShutdownUnmountsEveryTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// One tree is busy: shutdown still detaches it.
-	f, err := os.Open(filepath.Join(d.root, "b", "proc", "uptime"))
+	// One tree is busy: shutdown still detaches it. (O_PATH: a tree
+	// pre-registered without ids gives no one its content.)
+	f, err := os.OpenFile(filepath.Join(d.root, "b", "proc", "uptime"), unix.O_PATH, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func TestRestartedDaemonTakesOverARunningContainersFiles(t *testing.T) {
 	ctx := context.Background()
 
 	first := newRestoringServer(t, root, stateDir, clock)
-	pre, err := first.PreRegister(ctx, &pb.PreRegisterRequest{Id: "c1", Uid: 0, Gid: 0, Size: 65536})
+	pre, err := first.PreRegister(ctx, &pb.PreRegisterRequest{Id: "c1", Uid: containerRoot, Gid: containerRoot, Size: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestRestoreDropsRecordsOfEndedContainersAndUnreadableFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"ended", "created"} {
-		if _, err := first.PreRegister(ctx, &pb.PreRegisterRequest{Id: id, Size: 65536}); err != nil {
+		if _, err := first.PreRegister(ctx, &pb.PreRegisterRequest{Id: id, Uid: containerRoot, Gid: containerRoot, Size: 65536}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -250,7 +250,7 @@ func (s *Server) mountTree(id string, o owner) (*container, error) {
 		vals.OnChange(func() { s.save(c) }) // a restarted daemon keeps the container's values
 		extras, c.extraPaths = s.sysExtras(id, c.sysctl, fusefs.Owner{UID: o.UID, GID: o.GID})
 	}
-	m, err := fusefs.New(dir, s.cfg.Table, c.view, log, extras...)
+	m, err := fusefs.New(dir, s.cfg.Table, c.view, log, fusefs.Options{Callers: fusefs.IDRange{UID: o.UID, GID: o.GID, Size: o.Size}}, extras...)
 	if err != nil {
 		c.release()
 		return nil, err

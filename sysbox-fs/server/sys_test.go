@@ -77,7 +77,7 @@ func TestPreRegisterServesProcSysAndTheSysFilesTheHostHas(t *testing.T) {
 		if !slices.Equal(dests, want) {
 			t.Fatalf("%s: files %q, want %q (no /sys/kernel/config: the host has none)", id, dests, want)
 		}
-		b, err := os.ReadFile(filepath.Join(r.GetMountpoint(), productUUID))
+		b, err := readAsContainerRoot(filepath.Join(r.GetMountpoint(), productUUID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestPreRegisterServesProcSysAndTheSysFilesTheHostHas(t *testing.T) {
 		if _, err := srv.Register(ctx, &pb.RegisterRequest{Id: id, InitPid: int32(os.Getpid()), StartTimeUnixNano: clock.Now().UnixNano()}); err != nil {
 			t.Fatal(err)
 		}
-		if b, err := os.ReadFile(filepath.Join(r.GetMountpoint(), "proc/sys/kernel/panic")); err != nil || string(b) != "0\n" {
+		if b, err := readAsContainerRoot(filepath.Join(r.GetMountpoint(), "proc/sys/kernel/panic")); err != nil || string(b) != "0\n" {
 			t.Errorf("%s: panic %q %v", id, b, err)
 		}
 	}
