@@ -43,6 +43,7 @@ func main() {
 			&cli.StringFlag{Name: "log-file", Usage: "log to this file instead of stderr"},
 			&cli.StringFlag{Name: "socket", Value: ipc.FsSocket, Usage: "gRPC unix socket"},
 			&cli.StringFlag{Name: "seccomp-socket", Value: seccomp.DefaultSocket, Usage: "unix socket where the runtime sends seccomp notify fds"},
+			&cli.StringFlag{Name: "mgr-socket", Value: ipc.MgrSocket, Usage: "sysbox-mgr's socket; it keeps copies of the seccomp notify fds across restarts of sysbox-fs (empty: none)"},
 			&cli.StringFlag{Name: "pid-file", Value: ipc.RunDir + "/sysbox-fs.pid", Usage: "pid file (single-instance lock)"},
 			&cli.StringFlag{Name: "mount-root", Value: "/var/lib/sysboxfs", Usage: "directory holding one FUSE mount per container"},
 			&cli.StringFlag{Name: "state-dir", Value: ipc.RunDir + "/sysbox-fs",
@@ -117,7 +118,7 @@ func run(cx *cli.Context) error {
 			log.WithError(err).Warn("remove socket")
 		}
 	}()
-	waitAgent, err := startSeccompAgent(ctx, cx.String("seccomp-socket"), srv, table, log)
+	waitAgent, err := startSeccompAgent(ctx, cx.String("seccomp-socket"), cx.String("mgr-socket"), srv, table, log)
 	if err != nil {
 		return err
 	}

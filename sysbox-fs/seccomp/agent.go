@@ -21,9 +21,37 @@
 // call also continues to the kernel: the caller sees the host's figures
 // rather than an error.
 //
-// The agent holds the only copy of each fd (received with
-// MSG_CMSG_CLOEXEC, never inherited). If the agent dies, the kernel fails
-// every trapped call of those processes with ENOSYS, for good.
+// The agent receives each fd with MSG_CMSG_CLOEXEC (never inherited). Once
+// every copy of a notify fd is closed, the kernel fails every trapped call
+// of those processes with ENOSYS, for good. So that the fds outlive a
+// restart of sysbox-fs (upgrade, crash), the agent hands a copy of each fd
+// to a Keeper (sysbox-mgr, a daemon not restarted with sysbox-fs):
+//
+//   - when it takes an fd from the runtime, it asks the keeper to keep a
+//     copy (KeepFd, under the container id and a tag unique to the fd);
+//   - when it forgets an fd (its processes are gone, the container was
+//     unregistered) it asks the keeper to drop the copy (DropFd); at
+//     shutdown it closes its own fds but leaves the keeper's copies, so
+//     trapped calls wait for the next agent instead of failing;
+//   - at start, before taking new fds, it takes the copies back
+//     (KeptFds, then pidfd_getfd(2) on the keeper's pid) and serves those
+//     of containers sysbox-fs knows; the others are dropped;
+//   - at every sweep it compares its fds with the keeper's (one KeptFds
+//     call): copies the keeper lost (it restarted, or was down when the
+//     fd came) are kept again, copies it holds for fds the agent no longer
+//     serves are dropped.
+//
+// The keeper is never called while answering a notification. A keeper
+// that is down, or too old to keep fds, is logged once and otherwise
+// ignored: the agent then serves as before, without copies. Only copies
+// whose tag starts with Config.Owner are the agent's: another sysbox-fs
+// instance on the same keeper (a test daemon) leaves them alone.
+//
+// A notification the agent had received but not yet answered when it was
+// killed stays pending in the kernel, and the new agent cannot answer it:
+// that call waits until a signal interrupts it (it is then restarted and
+// answered, or fails with EINTR). A graceful stop finishes the answers in
+// progress first.
 package seccomp
 
 import (
@@ -37,6 +65,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -81,19 +110,37 @@ type Config struct {
 	// Sweep is how often fds of containers that were registered and no
 	// longer are get closed; 10 s when 0.
 	Sweep time.Duration
-	Log   logrus.FieldLogger
+	// Keeper, when set, keeps copies of the fds across restarts of the
+	// agent; Owner (required with a Keeper) starts the tag of every copy
+	// this agent (and the next instance with the same Owner) keeps.
+	Keeper Keeper
+	Owner  string
+	Log    logrus.FieldLogger
 }
 
 // Agent serves notify fds. Create it with New.
 type Agent struct {
 	cfg  Config
 	arch uint32
+	// start and seq make the tags unique across agent instances.
+	start time.Time
+	seq   atomic.Uint64
+	// keepMu serializes the calls to the keeper and guards keeperDown,
+	// keeperWarned and the listeners' keep state.
+	keepMu sync.Mutex
+	// keeperDown: the last keeper call failed; new fds are kept at the
+	// next sweep. keeperWarned: that was logged at warning level.
+	keeperDown, keeperWarned bool
 
 	mu sync.Mutex
 	// fds are the fds being served; closed is set at shutdown.
 	fds    map[*listener]struct{}
 	closed bool
-	wg     sync.WaitGroup
+	// done is Serve's ctx.Done(): once it is closed the agent stops, and
+	// fds it forgets (sysbox-fs forgets its containers as it stops) are
+	// not dropped at the keeper.
+	done <-chan struct{}
+	wg   sync.WaitGroup
 }
 
 // listener is one process's notify fd (shared by the processes it forks).
@@ -106,6 +153,12 @@ type listener struct {
 	// registered is set once the container was found; a later miss
 	// means it was unregistered.
 	registered bool
+
+	// tag names the keeper's copy; kept says the keeper holds it, gone
+	// that the agent forgot the fd, refused that the keeper refused it.
+	// Guarded by Agent.keepMu.
+	tag                 string
+	kept, gone, refused bool
 }
 
 // New checks cfg and returns an agent that serves nothing yet.
@@ -113,19 +166,28 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Lookup == nil || cfg.Sysinfo == nil || cfg.Log == nil {
 		return nil, errors.New("seccomp agent: config needs Lookup, Sysinfo and Log")
 	}
+	if cfg.Keeper != nil && cfg.Owner == "" {
+		return nil, errors.New("seccomp agent: a Keeper needs an Owner")
+	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
 	}
 	if cfg.Sweep <= 0 {
 		cfg.Sweep = defaultSweep
 	}
-	return &Agent{cfg: cfg, arch: nativeArch(), fds: map[*listener]struct{}{}}, nil
+	return &Agent{cfg: cfg, arch: nativeArch(), start: time.Now(), fds: map[*listener]struct{}{}}, nil
 }
 
-// Serve takes notify fds from runtimes connecting to l until ctx is
-// cancelled; then it closes l and every fd it serves (their processes'
-// trapped calls fail with ENOSYS from then on) and returns.
+// Serve first takes back the fds the keeper holds, then takes notify fds
+// from runtimes connecting to l until ctx is cancelled; then it closes l
+// and every fd it serves, and returns. Without a keeper (or one that lost
+// them) the processes' trapped calls fail with ENOSYS from then on; with
+// one they wait for the next agent.
 func (a *Agent) Serve(ctx context.Context, l *net.UnixListener) error {
+	a.mu.Lock()
+	a.done = ctx.Done()
+	a.mu.Unlock()
+	a.takeBack(ctx)
 	var conns sync.WaitGroup
 	accepted := make(chan error, 1)
 	go func() {
@@ -153,7 +215,11 @@ loop:
 			<-accepted // the accept loop has ended: no conns.Add after this
 			break loop
 		case <-sweep.C:
+			if ctx.Err() != nil {
+				continue // stopping: ctx.Done is ready too
+			}
 			a.sweep()
+			a.reconcile(ctx)
 		case err = <-accepted:
 			err = fmt.Errorf("seccomp agent: accept: %w", err)
 			l.Close()
@@ -182,7 +248,7 @@ func (a *Agent) takeFD(conn *net.UnixConn) {
 		log.WithError(err).Warn("seccomp agent: cannot serve the notify fd")
 		return
 	}
-	ln := &listener{id: id, f: f, log: log}
+	ln := &listener{id: id, f: f, log: log, tag: a.newTag(state.Pid)}
 	if _, ok := a.cfg.Lookup(id); ok {
 		ln.registered = true
 	} else {
@@ -190,20 +256,29 @@ func (a *Agent) takeFD(conn *net.UnixConn) {
 		// the process's trapped calls fail with ENOSYS.
 		log.Warn("seccomp agent: notify fd of a container sysbox-fs does not know")
 	}
+	if !a.add(ln) {
+		return
+	}
+	log.WithField("status", state.State.Status).Debug("seccomp agent: serving notify fd")
+	a.keep(ln)
+}
+
+// add serves ln from its own goroutine; false (ln closed) after shutdown.
+func (a *Agent) add(ln *listener) bool {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		f.Close()
-		return
+		ln.f.Close()
+		return false
 	}
 	a.fds[ln] = struct{}{}
 	a.wg.Add(1)
 	a.mu.Unlock()
-	log.WithField("status", state.State.Status).Debug("seccomp agent: serving notify fd")
 	go func() {
 		defer a.wg.Done()
 		a.serve(ln)
 	}()
+	return true
 }
 
 // readMessage reads the runtime's message until it closes the connection:
@@ -363,7 +438,7 @@ func (a *Agent) serve(ln *listener) {
 			return true
 		})
 		switch {
-		case err != nil: // closed by sweep or shutdown
+		case err != nil: // closed by sweep, or read deadline at shutdown
 			return
 		case hup:
 			ln.log.Debug("seccomp agent: processes gone, notify fd closed")
@@ -480,20 +555,36 @@ func (a *Agent) sweep() {
 	}
 }
 
-// forget drops a listener whose goroutine ended.
+// forget drops a listener whose goroutine ended, and the keeper's copy
+// unless the agent is stopping (the next agent takes that copy back).
 func (a *Agent) forget(ln *listener) {
 	ln.f.Close()
 	a.mu.Lock()
 	delete(a.fds, ln)
+	stopping := a.closed
+	if a.done != nil {
+		select {
+		case <-a.done:
+			stopping = true
+		default:
+		}
+	}
 	a.mu.Unlock()
+	if !stopping {
+		a.drop(ln)
+	}
 }
 
-// closeAll closes every fd and waits for their goroutines.
+// closeAll stops every listener and waits for their goroutines, which
+// close their fds. An answer in progress is still sent: the read
+// deadline only keeps a listener from taking new notifications.
 func (a *Agent) closeAll() {
 	a.mu.Lock()
 	a.closed = true
 	for ln := range a.fds {
-		ln.f.Close()
+		if err := ln.f.SetReadDeadline(time.Now()); err != nil {
+			ln.f.Close()
+		}
 	}
 	a.mu.Unlock()
 	a.wg.Wait()

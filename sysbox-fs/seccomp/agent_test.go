@@ -184,20 +184,31 @@ type testAgent struct {
 
 func startAgent(t *testing.T, sweep time.Duration) *testAgent {
 	t.Helper()
+	return startAgentWith(t, Config{Sweep: sweep}, &registry{ids: map[string]bool{"c1": true}})
+}
+
+// startAgentWith starts an agent with cfg's Sweep, Keeper, Owner and Log
+// (discarded when nil) on a fresh socket, answering for the ids reg knows.
+func startAgentWith(t *testing.T, cfg Config, reg *registry) *testAgent {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (writes another process's memory)")
 	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
+	if cfg.Log == nil {
+		log := logrus.New()
+		log.SetOutput(io.Discard)
+		cfg.Log = log
+	}
 	ta := &testAgent{
 		sock: filepath.Join(t.TempDir(), "agent.sock"),
-		reg:  &registry{ids: map[string]bool{"c1": true}},
+		reg:  reg,
 		src: &fakeSource{info: unix.Sysinfo_t{
 			Uptime: 42, Loads: [3]uint64{65536, 32768, 0}, Totalram: 256 << 20, Freeram: 200 << 20,
 			Sharedram: 4 << 20, Totalswap: 0, Procs: 7, Unit: 1,
 		}},
 	}
-	a, err := New(Config{Lookup: ta.reg.lookup, Sysinfo: ta.src, Log: log, Sweep: sweep})
+	cfg.Lookup, cfg.Sysinfo = ta.reg.lookup, ta.src
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,12 +268,32 @@ func startChild(t *testing.T, ta *testAgent, id string) *trapped {
 
 func (c *trapped) do(t *testing.T, cmd string) childAnswer {
 	t.Helper()
+	c.send(t, cmd)
+	return c.answer(t, cmd)
+}
+
+// send gives the child a command without waiting for its answer.
+func (c *trapped) send(t *testing.T, cmd string) {
+	t.Helper()
 	if _, err := fmt.Fprintln(c.in, cmd); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// answer reads the child's answer to cmd; a call nobody answers fails the
+// test after 10 s.
+func (c *trapped) answer(t *testing.T, cmd string) childAnswer {
+	t.Helper()
 	var a childAnswer
-	if err := c.out.Decode(&a); err != nil {
-		t.Fatalf("%s: child answer: %v", cmd, err)
+	done := make(chan error, 1)
+	go func() { done <- c.out.Decode(&a) }() // ends at the latest when the child is killed
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: child answer: %v", cmd, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no answer from the child in 10 s (trapped call not answered?)", cmd)
 	}
 	return a
 }

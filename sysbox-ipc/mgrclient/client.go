@@ -1,5 +1,5 @@
-// Package mgrclient is the thin client sysbox-runc uses to talk to
-// sysbox-mgr. Every call has a timeout and every error names sysbox-mgr and
+// Package mgrclient is the thin client sysbox-runc (and sysbox-fs, for its
+// seccomp notify fds) uses to talk to sysbox-mgr. Every call has a timeout and every error names sysbox-mgr and
 // its socket.
 package mgrclient
 
@@ -65,6 +65,33 @@ func (c *Client) Unregister(ctx context.Context, id string, release bool) error 
 func (c *Client) Status(ctx context.Context) (resp *pb.StatusResponse, err error) {
 	err = c.Call(ctx, "Status", func(ctx context.Context) (err error) {
 		resp, err = c.api.Status(ctx, &pb.StatusRequest{})
+		return err
+	})
+	return resp, err
+}
+
+// KeepFd asks the manager to keep a copy of fd number fd of process pid
+// (the caller, which keeps fd open until the call returns) under (id,
+// tag).
+func (c *Client) KeepFd(ctx context.Context, id string, pid, fd int, tag string) error {
+	return c.Call(ctx, "KeepFd", func(ctx context.Context) error {
+		_, err := c.api.KeepFd(ctx, &pb.KeepFdRequest{Id: id, Pid: int32(pid), Fd: int32(fd), Tag: tag})
+		return err
+	})
+}
+
+// DropFd asks the manager to close the copy kept under (id, tag).
+func (c *Client) DropFd(ctx context.Context, id, tag string) error {
+	return c.Call(ctx, "DropFd", func(ctx context.Context) error {
+		_, err := c.api.DropFd(ctx, &pb.DropFdRequest{Id: id, Tag: tag})
+		return err
+	})
+}
+
+// KeptFds lists the copies the manager keeps, with the manager's pid.
+func (c *Client) KeptFds(ctx context.Context) (resp *pb.KeptFdsResponse, err error) {
+	err = c.Call(ctx, "KeptFds", func(ctx context.Context) (err error) {
+		resp, err = c.api.KeptFds(ctx, &pb.KeptFdsRequest{})
 		return err
 	})
 	return resp, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sysboxd/sysboxd/internal/daemon"
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/fdstore"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/idpool"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/manager"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/server"
@@ -75,12 +76,17 @@ func Run(ctx context.Context, o Options, log *logrus.Logger) error {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
+	// sysbox-fs's seccomp notify fds, kept across its restarts (in
+	// memory: lost when this daemon stops).
+	fds := fdstore.New(fdstore.Config{Log: log})
+	defer fds.Close()
 	m, err := manager.New(manager.Config{
 		StatePath: filepath.Join(o.StateDir, state.FileName),
 		DataRoot:  o.DataRoot,
 		UIDs:      uids,
 		GIDs:      gids,
 		NoCopyOut: o.NoCopyOut,
+		OnRelease: func(id string) { fds.DropAll(id) },
 		Log:       log,
 	})
 	if err != nil {
@@ -95,7 +101,7 @@ func Run(ctx context.Context, o Options, log *logrus.Logger) error {
 		return err
 	}
 	defer os.Remove(o.Socket)
-	g := server.NewGRPC(m)
+	g := server.NewGRPC(m, fds)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
 
@@ -104,6 +110,11 @@ func Run(ctx context.Context, o Options, log *logrus.Logger) error {
 	go func() {
 		defer close(reaperDone)
 		m.RunReaper(reapCtx, o.ReapInterval)
+	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		fds.Run(reapCtx, fdSweepInterval)
 	}()
 
 	if err := daemon.NotifyReady(); err != nil {
@@ -126,6 +137,7 @@ func Run(ctx context.Context, o Options, log *logrus.Logger) error {
 	}
 	stopReaper()
 	<-reaperDone
+	<-sweepDone
 	if daemon.StopGRPC(g, o.StopTimeout) {
 		log.Warn("calls still running after the stop timeout: cut off")
 	}
@@ -142,3 +154,7 @@ func logSetup(level, format, file string) (*logrus.Logger, io.Closer, error) {
 
 // defaultReapInterval is how often the reaper looks for removed containers.
 const defaultReapInterval = 2 * time.Second
+
+// fdSweepInterval is how often kept notify fds whose processes are gone
+// are closed.
+const fdSweepInterval = 5 * time.Second

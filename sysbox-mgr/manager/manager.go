@@ -45,6 +45,10 @@ type Config struct {
 	// Docker layer when it stops (what makes `docker commit` capture
 	// them).
 	NoCopyOut bool
+	// OnRelease, when set, is called with the id of each container
+	// released (Unregister with release, or the reaper), after its lease
+	// is gone; it must not call back into the manager.
+	OnRelease func(id string)
 	Log       logrus.FieldLogger
 }
 
@@ -459,6 +463,9 @@ func (m *Manager) release(id, reason string) error {
 		log = log.WithField("uids", fmt.Sprintf("%d-%d", old.UID, uint64(old.UID)+uint64(old.Size)-1))
 	}
 	log.Infof("lease released: %s", reason)
+	if m.cfg.OnRelease != nil {
+		m.cfg.OnRelease(id)
+	}
 	return nil
 }
 

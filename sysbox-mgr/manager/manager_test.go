@@ -495,3 +495,42 @@ func TestUnregisterCopiesSpecialDirsIntoTheDockerLayerUnlessTurnedOff(t *testing
 		})
 	}
 }
+
+func TestOnReleaseRunsForEveryReleaseAndNothingElse(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), 4)
+	var mu sync.Mutex
+	var released []string
+	cfg.OnRelease = func(id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		released = append(released, id)
+	}
+	got := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(released, ",")
+	}
+	m := newManager(t, cfg)
+	base := t.TempDir()
+	for _, id := range []string{"by-runtime", "by-reaper"} {
+		must(t, os.MkdirAll(filepath.Join(base, id), 0o755))
+		must(t, m.Register(id, filepath.Join(base, id), ""))
+		_, _, err := m.SubidAlloc(id, blk)
+		must(t, err)
+	}
+	must(t, m.Unregister("by-runtime", false))
+	if m.Reap(); got() != "" {
+		t.Fatalf("OnRelease(%s) after a stop and a reap with every rootfs present", got())
+	}
+	must(t, m.Unregister("by-runtime", true))
+	if got() != "by-runtime" {
+		t.Fatalf("after release by the runtime: OnRelease(%s)", got())
+	}
+	must(t, os.Remove(filepath.Join(base, "by-reaper")))
+	if n := m.Reap(); n != 1 || got() != "by-runtime,by-reaper" {
+		t.Fatalf("reaped %d: OnRelease(%s), want by-runtime,by-reaper", n, got())
+	}
+	if err := m.Unregister("by-runtime", true); !errors.Is(err, ErrNotFound) || got() != "by-runtime,by-reaper" {
+		t.Fatalf("release of an unknown id: %v, OnRelease(%s)", err, got())
+	}
+}

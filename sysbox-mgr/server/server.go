@@ -1,23 +1,29 @@
 // Package server exposes the manager over gRPC (the SysMgr service of
 // sysbox-ipc/proto/sysmgr.proto) and maps its errors to status codes:
 //
-//	bad id, path or size           InvalidArgument
+//	bad id, path or size,
+//	fd that is not a seccomp notify fd  InvalidArgument
 //	unknown id (Unregister, ReqMounts)  NotFound (the runtime ignores it on delete)
 //	pool exhausted                 ResourceExhausted
 //	ReqMounts before SubidAlloc,
 //	same id asking another size    FailedPrecondition
 //	anything else (disk, state)    Internal
+//
+// The fd rpcs (KeepFd, DropFd, KeptFds) answer Unimplemented when the
+// server has no fd store.
 package server
 
 import (
 	"context"
 	"errors"
+	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/fdstore"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/idpool"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/manager"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/state"
@@ -26,16 +32,18 @@ import (
 // Server implements pb.SysMgrServer.
 type Server struct {
 	pb.UnimplementedSysMgrServer
-	m *manager.Manager
+	m   *manager.Manager
+	fds *fdstore.Store
 }
 
-// New returns the gRPC service for m.
-func New(m *manager.Manager) *Server { return &Server{m: m} }
+// New returns the gRPC service for m, keeping notify fds in fds (nil: the
+// fd rpcs are unimplemented).
+func New(m *manager.Manager, fds *fdstore.Store) *Server { return &Server{m: m, fds: fds} }
 
 // NewGRPC returns a gRPC server with the service registered.
-func NewGRPC(m *manager.Manager) *grpc.Server {
+func NewGRPC(m *manager.Manager, fds *fdstore.Store) *grpc.Server {
 	g := grpc.NewServer()
-	pb.RegisterSysMgrServer(g, New(m))
+	pb.RegisterSysMgrServer(g, New(m, fds))
 	return g
 }
 
@@ -45,7 +53,8 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, manager.ErrInvalidArgument), errors.Is(err, idpool.ErrInvalidSize):
+	case errors.Is(err, manager.ErrInvalidArgument), errors.Is(err, idpool.ErrInvalidSize),
+		errors.Is(err, fdstore.ErrInvalidArgument):
 		code = codes.InvalidArgument
 	case errors.Is(err, manager.ErrNotFound):
 		code = codes.NotFound
@@ -101,6 +110,40 @@ func (s *Server) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse,
 			Id: l.ID, Uid: l.UID, Gid: l.GID, Size: l.Size,
 			Running: l.Running, Rootfs: l.Rootfs, Mounts: toPB(l.Mounts),
 		})
+	}
+	return resp, nil
+}
+
+var errNoFdStore = status.Error(codes.Unimplemented, "this sysbox-mgr keeps no fds")
+
+// KeepFd implements pb.SysMgrServer.
+func (s *Server) KeepFd(_ context.Context, r *pb.KeepFdRequest) (*pb.KeepFdResponse, error) {
+	if s.fds == nil {
+		return nil, errNoFdStore
+	}
+	if err := s.fds.Keep(r.GetId(), r.GetTag(), int(r.GetPid()), int(r.GetFd())); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.KeepFdResponse{}, nil
+}
+
+// DropFd implements pb.SysMgrServer.
+func (s *Server) DropFd(_ context.Context, r *pb.DropFdRequest) (*pb.DropFdResponse, error) {
+	if s.fds == nil {
+		return nil, errNoFdStore
+	}
+	s.fds.Drop(r.GetId(), r.GetTag())
+	return &pb.DropFdResponse{}, nil
+}
+
+// KeptFds implements pb.SysMgrServer.
+func (s *Server) KeptFds(context.Context, *pb.KeptFdsRequest) (*pb.KeptFdsResponse, error) {
+	if s.fds == nil {
+		return nil, errNoFdStore
+	}
+	resp := &pb.KeptFdsResponse{Pid: int32(os.Getpid())}
+	for _, k := range s.fds.List() {
+		resp.Fds = append(resp.Fds, &pb.KeptFd{Id: k.ID, Tag: k.Tag, Fd: int32(k.Fd)})
 	}
 	return resp, nil
 }

@@ -16,6 +16,7 @@ import (
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
 	pb "github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
+	"github.com/sysboxd/sysboxd/sysbox-mgr/fdstore"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/idpool"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/manager"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/state"
@@ -25,6 +26,9 @@ type fixture struct {
 	dir    string
 	socket string
 	cfg    manager.Config
+	// noFds serves without an fd store (as a manager that predates the
+	// fd rpcs).
+	noFds bool
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,7 +56,14 @@ func newFixture(t *testing.T) *fixture {
 // would after a restart) and returns a stop function.
 func (f *fixture) start(t *testing.T) (stop func()) {
 	t.Helper()
-	m, err := manager.New(f.cfg)
+	var fds *fdstore.Store
+	cfg := f.cfg
+	if !f.noFds {
+		fds = fdstore.New(fdstore.Config{Log: cfg.Log})
+		t.Cleanup(fds.Close)
+		cfg.OnRelease = func(id string) { fds.DropAll(id) } // as the daemon wires it
+	}
+	m, err := manager.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +71,7 @@ func (f *fixture) start(t *testing.T) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := NewGRPC(m)
+	g := NewGRPC(m, fds)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

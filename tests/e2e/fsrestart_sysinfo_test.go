@@ -1,0 +1,140 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
+	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
+)
+
+// sysinfoLoop is a container init that runs busybox free (sysinfo(2),
+// trapped by the notify fd the runtime handed over for init) every 0.2 s,
+// counts the runs in /tmp/count and appends every run that failed or did
+// not show the 256 MiB limit to /tmp/errors. Its children share init's
+// filter and notify fd, the one sysbox-mgr keeps across the restarts.
+const sysinfoLoop = `n=0
+while :; do
+	out=$(free -k 2>&1); rc=$?
+	n=$((n+1))
+	total=$(echo "$out" | awk '/^Mem:/{print $2}')
+	if [ $rc -ne 0 ] || [ "$total" != 262144 ]; then echo "run $n: rc=$rc $out" >> /tmp/errors; fi
+	echo $n > /tmp/count.new; mv /tmp/count.new /tmp/count
+	sleep 0.2
+done`
+
+// startSysinfoLoop starts a system container running sysinfoLoop as init
+// and returns its id.
+func startSysinfoLoop(t *testing.T) string {
+	t.Helper()
+	name := uniqueName(t)
+	t.Cleanup(func() { run(t, "docker", "rm", "-f", name) })
+	return strings.TrimSpace(docker(t, "run", "-d", "--name", name, "--runtime="+runtime,
+		"--memory", "256m", busybox, "sh", "-c", sysinfoLoop))
+}
+
+// loopRuns returns how many times the container's loop ran free, and the
+// failed runs it recorded.
+func loopRuns(t *testing.T, id string) (int, string) {
+	t.Helper()
+	out := docker(t, "exec", id, "sh", "-c", "cat /tmp/count 2>/dev/null || echo 0; cat /tmp/errors 2>/dev/null")
+	first, rest, _ := strings.Cut(out, "\n")
+	n, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		t.Fatalf("loop count %q: %v", first, err)
+	}
+	return n, strings.TrimSpace(rest)
+}
+
+// loopAdvances waits until the loop ran free `by` more times than it had
+// when called, and fails the test if any run failed.
+func loopAdvances(t *testing.T, id, when string, by int) {
+	t.Helper()
+	start, errs := loopRuns(t, id)
+	if errs != "" {
+		t.Fatalf("%s: free failed in the container's init:\n%s", when, errs)
+	}
+	waitFor(t, 15*time.Second, when+": the container's init to run free again", func() bool {
+		n, _ := loopRuns(t, id)
+		return n >= start+by
+	})
+	if _, errs := loopRuns(t, id); errs != "" {
+		t.Fatalf("%s: free failed in the container's init:\n%s", when, errs)
+	}
+}
+
+// keptFor is how many notify fds sysbox-mgr keeps for container id.
+func keptFor(t *testing.T, id string) int {
+	t.Helper()
+	c, err := mgrclient.New(ipc.MgrSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.KeptFds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range resp.GetFds() {
+		if f.GetId() == id {
+			n++
+		}
+	}
+	return n
+}
+
+// stopFs stops sysbox-fs alone with sig and waits for it to exit;
+// sysbox-mgr keeps running.
+func stopFs(t *testing.T, sig string) {
+	t.Helper()
+	pid := fsPid(t)
+	must(t, "kill", "-"+sig, strconv.Itoa(pid))
+	waitFor(t, 30*time.Second, "sysbox-fs to exit", func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return err != nil
+	})
+}
+
+// A restart of sysbox-fs alone (graceful or kill -9) must not break the
+// trapped sysinfo(2) of running system containers: sysbox-mgr keeps a
+// copy of each notify fd and the new sysbox-fs takes them back. Calls made
+// while sysbox-fs is down wait for it instead of failing with ENOSYS.
+// (`sysboxctl restart` restarts sysbox-mgr too, which loses the copies.)
+func TestSysboxFsRestartKeepsTrappedSysinfoWorking(t *testing.T) {
+	t.Cleanup(func() { startDaemons(t) })
+	mgrBefore := mgrPid(t)
+	id := startSysinfoLoop(t)
+	loopAdvances(t, id, "before any restart", 2)
+	if n := keptFor(t, id); n < 1 {
+		t.Fatalf("sysbox-mgr keeps %d notify fds for the container, want at least init's", n)
+	}
+
+	for _, sig := range []string{"TERM", "KILL"} {
+		when := "after SIGTERM and start"
+		if sig == "KILL" {
+			when = "after kill -9 and start"
+		}
+		stopFs(t, sig)
+		time.Sleep(time.Second) // the loop's next free waits meanwhile
+		startDaemons(t)
+		loopAdvances(t, id, when, 3)
+		if n := keptFor(t, id); n < 1 {
+			t.Fatalf("%s: sysbox-mgr keeps %d notify fds for the container", when, n)
+		}
+	}
+	if p := mgrPid(t); p != mgrBefore {
+		t.Fatalf("sysbox-mgr restarted (pid %d, was %d): the test proves nothing", p, mgrBefore)
+	}
+	// Exec'd processes get new fds from the new daemon.
+	if mem := freeMem(t, docker(t, "exec", id, "free", "-k")); mem[0] != 262144 {
+		t.Errorf("exec'd free after the restarts: total %d kB, want 262144", mem[0])
+	}
+}
