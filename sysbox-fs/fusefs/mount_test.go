@@ -266,3 +266,38 @@ func TestSendfileCopiesTheWholeContent(t *testing.T) {
 		}
 	}
 }
+
+// A content longer than one request (maxRequest) comes in several READs,
+// all from the one generation the open file keeps.
+func TestContentLongerThanOneRequestIsReadWholeFromOneGeneration(t *testing.T) {
+	var gen atomic.Int64
+	long := handler.Func(func(c handler.Container) ([]byte, error) {
+		g := gen.Add(1)
+		var b strings.Builder
+		for i := 0; b.Len() < 5*maxRequest+123; i++ {
+			fmt.Fprintf(&b, "generation %d line %d\n", g, i)
+		}
+		return []byte(b.String()), nil
+	})
+	m, _ := mountTest(t, handler.Table{"proc/cpuinfo": sized{long, 1 << 20}})
+	var got []byte
+	inContainer(t, func() error {
+		var err error
+		got, err = os.ReadFile(filepath.Join(m.Dir(), "proc/cpuinfo"))
+		return err
+	})
+	if len(got) < 5*maxRequest || !strings.HasPrefix(string(got), "generation 1 line 0\n") {
+		t.Fatalf("read %d bytes starting %q, want over %d from generation 1", len(got), got[:min(len(got), 40)], 5*maxRequest)
+	}
+	if strings.Contains(string(got), "generation 2") || gen.Load() != 1 {
+		t.Fatalf("the content mixes generations (%d generated)", gen.Load())
+	}
+}
+
+// sized gives a handler a size bound, as a long file's handler does.
+type sized struct {
+	handler.Handler
+	bound uint64
+}
+
+func (s sized) SizeBound() uint64 { return s.bound }
