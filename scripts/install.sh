@@ -44,8 +44,11 @@ step "binaries into $bindir"
 for b in "${BINARIES[@]}"; do
 	[ -x "bin/$b" ] || die "bin/$b is missing: run 'make build' (or 'make install', which builds)"
 done
+restart=() # daemons whose binary changed
 for b in "${BINARIES[@]}"; do
+	changed=false
 	put "bin/$b" "$bindir/$b" 0755
+	if $changed && [ "$b" != sysbox-runc ]; then restart+=("$b"); fi
 done
 put scripts/sysboxctl "$sbindir/sysboxctl" 0755
 mkdir -p "$SYSBOX_LOG_DIR" "$SYSBOX_RUN_DIR"
@@ -66,14 +69,12 @@ grep -H '^sysbox:' /etc/subuid /etc/subgid | sed 's/^/    /'
 step "docker engine"
 scripts/docker-up.sh
 
-# New binaries take over at once; unchanged ones keep running (their containers with them).
-if $changed; then
-	step "daemons (restart: new binaries)"
-	"$sbindir/sysboxctl" restart
-else
-	step "daemons"
-	"$sbindir/sysboxctl" start
-fi
+# A daemon with a new binary is restarted; running system containers survive it (sysbox-fs
+# takes their virtual files and notify fds over, see sysboxctl). A new sysbox-runc needs no
+# restart: each runtime call is a new process.
+step "daemons${restart[*]:+ (restart: new ${restart[*]})}"
+"$sbindir/sysboxctl" start
+if [ ${#restart[@]} -gt 0 ]; then "$sbindir/sysboxctl" restart "${restart[@]}"; fi
 
 step "docker runtime sysbox-runc"
 scripts/docker-runtime.sh add
