@@ -30,6 +30,8 @@ type PreRegisterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// uid and gid are the host ids container root maps to; size the width.
+	// Only callers whose uid and gid are both in [uid, uid+size) and
+	// [gid, gid+size) read the tree's content; uid or gid 0 is refused.
 	Uid           uint32 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
 	Size          uint32 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
