@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,15 +95,7 @@ func keptFor(t *testing.T, id string) int {
 
 // stopFs stops sysbox-fs alone with sig and waits for it to exit;
 // sysbox-mgr keeps running.
-func stopFs(t *testing.T, sig string) {
-	t.Helper()
-	pid := fsPid(t)
-	must(t, "kill", "-"+sig, strconv.Itoa(pid))
-	waitFor(t, 30*time.Second, "sysbox-fs to exit", func() bool {
-		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-		return err != nil
-	})
-}
+func stopFs(t *testing.T, sig string) { signalAndWait(t, fsPid(t), sig) }
 
 // A restart of sysbox-fs alone (graceful or kill -9) must not break the
 // trapped sysinfo(2) of running system containers: sysbox-mgr keeps a

@@ -3,37 +3,14 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 const fsPidFile = "/run/sysbox/sysbox-fs.pid"
 
-func readTrim(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func fsPid(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile(fsPidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
-}
+func fsPid(t *testing.T) int { return pidFromFile(t, fsPidFile) }
 
 // virtualFilesWork reads the container's virtual files and returns its
 // uptime in seconds; it fails the test if any read fails or shows the host.
@@ -70,7 +47,7 @@ func TestSysboxFsRestartKeepsRunningContainersVirtualFiles(t *testing.T) {
 	t.Cleanup(func() { startDaemons(t) })
 	name := startSys(t, "--memory", "256m")
 	before := virtualFilesWork(t, name, "before any restart")
-	hostPanic := readTrim(t, "/proc/sys/kernel/panic")
+	hostPanic := readHostFile(t, "/proc/sys/kernel/panic")
 	// An emulated knob written inside keeps its value across restarts.
 	must(t, "docker", "exec", name, "sh", "-c", "echo 7 > /proc/sys/kernel/panic")
 	panicIs7 := func(when string) {
@@ -78,18 +55,13 @@ func TestSysboxFsRestartKeepsRunningContainersVirtualFiles(t *testing.T) {
 		if got := strings.TrimSpace(must(t, "docker", "exec", name, "cat", "/proc/sys/kernel/panic")); got != "7" {
 			t.Errorf("%s: kernel.panic inside is %q, want the 7 written before", when, got)
 		}
-		if got := readTrim(t, "/proc/sys/kernel/panic"); got != hostPanic {
+		if got := readHostFile(t, "/proc/sys/kernel/panic"); got != hostPanic {
 			t.Errorf("%s: host kernel.panic changed from %q to %q", when, hostPanic, got)
 		}
 	}
 
 	// A crash: SIGKILL, then a new daemon.
-	pid := fsPid(t)
-	must(t, "kill", "-KILL", strconv.Itoa(pid))
-	waitFor(t, 10*time.Second, "sysbox-fs to exit", func() bool {
-		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-		return err != nil
-	})
+	signalAndWait(t, fsPid(t), "KILL")
 	startDaemons(t)
 	afterKill := virtualFilesWork(t, name, "after kill -9 and start")
 	if afterKill < before {

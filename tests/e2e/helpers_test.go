@@ -186,9 +186,12 @@ func mountsUnder(t *testing.T, dir string) []string {
 }
 
 // mgrPid is the running sysbox-mgr's pid.
-func mgrPid(t *testing.T) int {
+func mgrPid(t *testing.T) int { return pidFromFile(t, mgrPidFile) }
+
+// pidFromFile reads a daemon's pid file.
+func pidFromFile(t *testing.T, path string) int {
 	t.Helper()
-	b, err := os.ReadFile(mgrPidFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,13 +206,18 @@ func mgrPid(t *testing.T) int {
 // started again when the test ends.
 func stopMgr(t *testing.T, sig string) {
 	t.Helper()
-	pid := mgrPid(t)
+	signalAndWait(t, mgrPid(t), sig)
+	t.Cleanup(func() { startDaemons(t) })
+}
+
+// signalAndWait sends sig to a daemon and waits until it has exited.
+func signalAndWait(t *testing.T, pid int, sig string) {
+	t.Helper()
 	must(t, "kill", "-"+sig, strconv.Itoa(pid))
-	waitFor(t, 10*time.Second, "sysbox-mgr to exit", func() bool {
+	waitFor(t, 30*time.Second, "pid "+strconv.Itoa(pid)+" to exit", func() bool {
 		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 		return err != nil
 	})
-	t.Cleanup(func() { startDaemons(t) })
 }
 
 func startDaemons(t *testing.T) {
