@@ -18,7 +18,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
+	"github.com/sysboxd/sysboxd/internal/mountns"
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/fsclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
@@ -81,6 +83,9 @@ type Prepared struct {
 	cfg   Config
 	fs    Fs
 	undo  []func(context.Context) error
+	// rootPropagation is applied to the container's root once libcontainer has set it up
+	// (syscont.DeferredRootPropagation); 0 for none.
+	rootPropagation uintptr
 	attachments
 }
 
@@ -98,6 +103,10 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 		cfg.Log.Info("SYSBOX_SYSCONT_MODE=FALSE: running as a plain container")
 		return p, nil
 	}
+	if err := syscont.CheckNamespacePaths(spec, statNamespace); err != nil {
+		return nil, err
+	}
+	p.rootPropagation = syscont.DeferredRootPropagation(spec)
 	defer func() {
 		if retErr != nil {
 			p.Rollback(ctx)
@@ -215,6 +224,9 @@ func (p *Prepared) Started(ctx context.Context, initPid int, created int64, cgro
 	if err := p.attachDeferred(initPid); err != nil {
 		return err
 	}
+	if err := applyRootPropagation(initPid, p.rootPropagation); err != nil {
+		return err
+	}
 	return p.fs.Register(ctx, &sysfspb.RegisterRequest{
 		Id: p.cfg.ID, InitPid: int32(initPid), StartTimeUnixNano: created, CgroupPaths: cgroupPaths,
 	})
@@ -241,6 +253,117 @@ func Teardown(ctx context.Context, st *State, mgr Mgr, fs Fs) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// applyRootPropagation makes the root mount of the container whose init is pid unbindable
+// (flags MS_UNBINDABLE; with MS_REC, every mount below it too), after libcontainer set up
+// its mounts and root and the deferred virtual files were attached, before its process
+// starts: what libcontainer does at the end of its setup for runc, which Transform had to
+// keep from it (see syscont.DeferredRootPropagation). The root is taken from
+// /proc/<pid>/root, so it is the container's also with --no-pivot (chroot); mount_setattr
+// changes it from inside the container's mount namespace, as the kernel requires.
+func applyRootPropagation(pid int, flags uintptr) error {
+	if flags == 0 {
+		return nil
+	}
+	if pid <= 0 {
+		return errors.New("apply linux.rootfsPropagation: container init pid unknown")
+	}
+	rootPath := fmt.Sprintf("/proc/%d/root", pid)
+	root, err := unix.Open(rootPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("apply linux.rootfsPropagation: open %s: %w", rootPath, err)
+	}
+	defer unix.Close(root)
+	at := unix.AT_EMPTY_PATH
+	if flags&unix.MS_REC != 0 {
+		at |= unix.AT_RECURSIVE
+	}
+	attr := &unix.MountAttr{Propagation: uint64(flags &^ unix.MS_REC)}
+	err = mountns.Run(pid, func() error { return unix.MountSetattr(root, "", uint(at), attr) })
+	if err != nil {
+		return fmt.Errorf("apply linux.rootfsPropagation to the container's root: mount_setattr: %w", err)
+	}
+	return nil
+}
+
+// Namespace ioctls (linux/nsfs.h): _IO(0xb7, 1) and _IO(0xb7, 3).
+const (
+	nsGetUserns = 0xb701
+	nsGetNstype = 0xb703
+)
+
+// statNamespace is syscont.StatNamespace on the running kernel: the namespace's type
+// (NS_GET_NSTYPE), its (dev, inode) and those of the user namespace that owns it
+// (NS_GET_USERNS).
+func statNamespace(path string) (syscont.NamespaceFile, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return syscont.NamespaceFile{}, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return syscont.NamespaceFile{}, &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	if sfs.Type != unix.NSFS_MAGIC {
+		return syscont.NamespaceFile{}, fmt.Errorf("filesystem type %#x: %w", sfs.Type, syscont.ErrNotNamespace)
+	}
+	var f syscont.NamespaceFile
+	if f.ID, err = fdNamespaceID(fd); err != nil {
+		return syscont.NamespaceFile{}, fmt.Errorf("%s: %w", path, err)
+	}
+	flag, err := unix.IoctlRetInt(fd, nsGetNstype)
+	if err != nil {
+		return syscont.NamespaceFile{}, fmt.Errorf("%s: NS_GET_NSTYPE: %w", path, err)
+	}
+	if f.Type = namespaceType(flag); f.Type == "" {
+		return syscont.NamespaceFile{}, fmt.Errorf("%s: unknown namespace type %#x: %w", path, flag, syscont.ErrNotNamespace)
+	}
+	owner, err := unix.IoctlRetInt(fd, nsGetUserns)
+	switch {
+	case err == nil:
+		defer unix.Close(owner)
+		if f.Owner, err = fdNamespaceID(owner); err != nil {
+			return syscont.NamespaceFile{}, fmt.Errorf("%s: owning user namespace: %w", path, err)
+		}
+	case errors.Is(err, unix.EPERM):
+		// the owner is outside our user namespace (or this is the initial one): unknown
+	default:
+		return syscont.NamespaceFile{}, fmt.Errorf("%s: NS_GET_USERNS: %w", path, err)
+	}
+	return f, nil
+}
+
+func fdNamespaceID(fd int) (syscont.NamespaceID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return syscont.NamespaceID{}, fmt.Errorf("fstat: %w", err)
+	}
+	return syscont.NamespaceID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// namespaceType is the OCI name of a namespace's CLONE_NEW* flag, "" for an unknown one.
+func namespaceType(cloneFlag int) specs.LinuxNamespaceType {
+	switch cloneFlag {
+	case unix.CLONE_NEWNS:
+		return specs.MountNamespace
+	case unix.CLONE_NEWUTS:
+		return specs.UTSNamespace
+	case unix.CLONE_NEWIPC:
+		return specs.IPCNamespace
+	case unix.CLONE_NEWUSER:
+		return specs.UserNamespace
+	case unix.CLONE_NEWPID:
+		return specs.PIDNamespace
+	case unix.CLONE_NEWNET:
+		return specs.NetworkNamespace
+	case unix.CLONE_NEWCGROUP:
+		return specs.CgroupNamespace
+	case unix.CLONE_NEWTIME:
+		return specs.TimeNamespace
+	}
+	return ""
 }
 
 func mountDestinations(spec *specs.Spec) []string {

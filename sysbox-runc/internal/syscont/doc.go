@@ -8,12 +8,17 @@
 //     DefaultOptions: the zero Options means SysContMode false). It parses and removes
 //     the per-container SYSBOX_* variables from process.env and refuses every spec a
 //     system container cannot honour (host namespaces, bad SYSBOX_* values, engine-supplied
-//     ID mappings that are too narrow or map host root, missing process or root).
+//     ID mappings that are too narrow or map host root, missing process or root). For a
+//     system container the caller then runs CheckNamespacePaths, which refuses namespaces
+//     given by path (the host's, another container's) with the kernel's answers injected
+//     (StatNamespace), again before any lease.
 //  2. Gets a uid/gid lease from sysbox-mgr and the virtual files from sysbox-fs.
 //  3. Transform(spec, options, inputs): a fixed list of small named steps (see Steps).
 //  4. Hands the result to libcontainer (specconv.CreateLibcontainerConfig), then attaches
 //     the virtual files libcontainer refuses as spec mounts (DeferredVirtualFiles, e.g.
-//     /proc/sys) itself. For `exec`, ProcessCaps gives the new process its capabilities.
+//     /proc/sys) itself, and applies an unbindable root propagation (DeferredRootPropagation,
+//     read from the spec before Transform) to the container's root. For `exec`,
+//     ProcessCaps gives the new process its capabilities.
 //
 // What the result was checked against: specconv.CreateLibcontainerConfig plus
 // configs/validate for every spec in testdata (unit test, no root), and a real run with

@@ -71,7 +71,8 @@ const MinIDRange = 65536
 // Validate checks that the spec can be run as a system container and parses the SYSBOX_*
 // variables from spec.Process.Env (defaults come from the runtime's flags), removing them
 // from the env. It modifies nothing else. It runs before any daemon is asked for anything,
-// so every refusal happens here.
+// so every refusal happens here, but for namespaces given by path, which the caller checks
+// next with CheckNamespacePaths (that needs the kernel; Validate is pure).
 func Validate(s *specs.Spec, defaults Options) (Options, error) {
 	if s == nil || s.Process == nil {
 		return Options{}, fmt.Errorf("%w: no process", ErrIncomplete)
@@ -157,10 +158,14 @@ func parsePaths(name, val string) ([]string, error) {
 	return paths, nil
 }
 
-// hostNamespaceOption names the engine option that shares the host's namespace of type t
-// (a missing entry in linux.namespaces means the host's namespace).
+// hostNamespaceOption names the Docker option that shares the host's namespace of type t
+// (a missing entry in linux.namespaces means the host's namespace, as does a path to it).
 func hostNamespaceOption(t specs.LinuxNamespaceType) string {
 	switch t {
+	case specs.UserNamespace:
+		return "--userns=host"
+	case specs.CgroupNamespace:
+		return "--cgroupns=host"
 	case specs.PIDNamespace:
 		return "--pid=host"
 	case specs.NetworkNamespace:
@@ -174,7 +179,8 @@ func hostNamespaceOption(t specs.LinuxNamespaceType) string {
 }
 
 // checkNamespaces refuses host pid/net/ipc/uts/mount namespaces and joining an existing
-// user namespace (a system container needs its own, with its exclusive id range).
+// user namespace (a system container needs its own, with its exclusive id range). The other
+// namespaces given by path need the kernel to tell what they are: CheckNamespacePaths.
 func checkNamespaces(s *specs.Spec) error {
 	var have map[specs.LinuxNamespaceType]specs.LinuxNamespace
 	if s.Linux != nil {
@@ -197,7 +203,8 @@ func checkNamespaces(s *specs.Spec) error {
 		}
 	}
 	if ns, ok := have[specs.UserNamespace]; ok && ns.Path != "" {
-		problems = append(problems, fmt.Sprintf("joining the existing user namespace %s (drop --userns=host)", ns.Path))
+		// Checked here without the kernel; CheckNamespacePaths tells more about the others.
+		problems = append(problems, fmt.Sprintf("joining the existing user namespace %s (a system container gets a new user namespace of its own, with an exclusive id range; engine-supplied uid/gid mappings are honoured instead)", ns.Path))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(problems, ", "), ErrNotSupported)

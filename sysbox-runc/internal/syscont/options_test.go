@@ -47,14 +47,16 @@ func TestValidateNamesEveryHostNamespaceAtOnce(t *testing.T) {
 
 func TestValidateRefusesJoiningAUserNamespace(t *testing.T) {
 	s := minimalSpec()
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/proc/1/ns/user"})
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/proc/4242/ns/user"})
 	_, err := Validate(s, Options{SysContMode: true})
-	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "--userns=host") {
-		t.Fatalf("err = %v, want a refusal naming --userns=host", err)
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "joining the existing user namespace /proc/4242/ns/user") ||
+		!strings.Contains(err.Error(), "new user namespace of its own") {
+		t.Fatalf("err = %v, want a refusal naming the path and why", err)
 	}
 }
 
-func TestValidateAllowsJoiningAnotherContainersNetns(t *testing.T) {
+// Validate is pure: other namespace paths are left to CheckNamespacePaths.
+func TestValidateLeavesOtherNamespacePathsToCheckNamespacePaths(t *testing.T) {
 	s := minimalSpec()
 	for i := range s.Linux.Namespaces {
 		if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {

@@ -53,6 +53,7 @@ func steps() []step {
 	return []step{
 		{"privileged", stepPrivileged},
 		{"namespaces", stepNamespaces},
+		{"rootfs_propagation", stepRootfsPropagation},
 		{"idmappings", stepIDMappings},
 		{"sysctl", stepSysctl},
 		{"capabilities", stepCapabilities},
