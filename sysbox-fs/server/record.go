@@ -27,6 +27,8 @@ type record struct {
 	UID     uint32 `json:"uid"`
 	GID     uint32 `json:"gid"`
 	Size    uint32 `json:"size"`
+	// PreRegisteredUnixNano is when PreRegister mounted the tree.
+	PreRegisteredUnixNano int64 `json:"pre_registered_unix_nano"`
 	// Set by Register.
 	InitPid int `json:"init_pid,omitempty"`
 	// InitStartTicks is field 22 of /proc/<init pid>/stat: the same pid
@@ -40,16 +42,17 @@ type record struct {
 }
 
 // record returns c's record as of now.
-func (c *container) record(procDir string) record {
+func (c *container) record() record {
 	st := c.view()
-	r := record{Version: recordVersion, ID: c.id, UID: c.owner.UID, GID: c.owner.GID, Size: c.owner.Size}
+	r := record{Version: recordVersion, ID: c.id, UID: c.owner.UID, GID: c.owner.GID, Size: c.owner.Size,
+		PreRegisteredUnixNano: c.preRegistered.UnixNano()}
 	if c.sysctl != nil {
 		r.Sysctls = c.sysctl.Values().Snapshot()
 	}
 	if st.InitPid > 0 {
 		r.InitPid = st.InitPid
 		r.StartTimeUnixNano = st.StartTime.UnixNano()
-		r.InitStartTicks, _ = processStartTicks(procDir, st.InitPid)
+		r.InitStartTicks = c.initTicks.Load()
 		c.regMu.Lock()
 		r.CgroupPaths = c.cgroupPaths
 		c.regMu.Unlock()
@@ -64,7 +67,7 @@ func (s *Server) save(c *container) {
 	if s.cfg.StateDir == "" {
 		return
 	}
-	r := c.record(s.procDir())
+	r := c.record()
 	b, err := json.Marshal(r)
 	if err == nil {
 		err = atomicfile.Write(s.recordPath(c.id), b, 0o600)

@@ -50,13 +50,16 @@ func (s *Server) restore() {
 }
 
 func (s *Server) restoreOne(r record, log logrus.FieldLogger) {
-	if r.InitPid > 0 {
-		ticks, err := processStartTicks(s.procDir(), r.InitPid)
-		if err != nil || (r.InitStartTicks != 0 && ticks != r.InitStartTicks) {
-			log.WithField("init_pid", r.InitPid).Info("container ended while sysbox-fs was down: record dropped")
-			s.forget(r.ID)
-			return
-		}
+	preRegistered := time.Unix(0, r.PreRegisteredUnixNano)
+	switch {
+	case r.InitPid > 0 && !s.initAlive(r.InitPid, r.InitStartTicks):
+		log.WithField("init_pid", r.InitPid).Info("container ended while sysbox-fs was down: record dropped")
+		s.forget(r.ID)
+		return
+	case r.InitPid == 0 && s.cfg.Host.Now().Sub(preRegistered) > preRegisterTTL:
+		log.Info("container pre-registered long ago and never registered: record dropped")
+		s.forget(r.ID)
+		return
 	}
 	c, err := s.mountTree(r.ID, owner{UID: r.UID, GID: r.GID, Size: r.Size})
 	if err != nil {
@@ -67,8 +70,10 @@ func (s *Server) restoreOne(r record, log logrus.FieldLogger) {
 	if c.sysctl != nil {
 		c.sysctl.Values().Load(r.Sysctls)
 	}
+	c.preRegistered = preRegistered
 	if r.InitPid > 0 {
 		c.register(r.InitPid, time.Unix(0, r.StartTimeUnixNano), r.CgroupPaths, s.cfg.Host)
+		c.initTicks.Store(r.InitStartTicks)
 	}
 	s.containers[r.ID] = c
 	if r.InitPid == 0 { // pre-registered only: the runtime has not bound anything yet

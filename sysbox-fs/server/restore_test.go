@@ -161,7 +161,7 @@ func TestRestartedDaemonTakesOverARunningContainersFiles(t *testing.T) {
 	}
 }
 
-func TestRestoreDropsRecordsOfEndedContainersAndUnreadableFiles(t *testing.T) {
+func TestRestoreDropsRecordsOfEndedOrFailedContainersAndUnreadableFiles(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount fuse")
 	}
@@ -176,9 +176,12 @@ func TestRestoreDropsRecordsOfEndedContainersAndUnreadableFiles(t *testing.T) {
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"ended", "created"} {
+	for _, id := range []string{"failed-create", "ended", "created"} {
 		if _, err := first.PreRegister(ctx, &pb.PreRegisterRequest{Id: id, Uid: containerRoot, Gid: containerRoot, Size: 65536}); err != nil {
 			t.Fatal(err)
+		}
+		if id == "failed-create" { // pre-registered long before the restart, never registered
+			clock.Advance(preRegisterTTL + time.Second)
 		}
 	}
 	if _, err := first.Register(ctx, &pb.RegisterRequest{Id: "ended", InitPid: int32(gone.Process.Pid), StartTimeUnixNano: 1}); err != nil {

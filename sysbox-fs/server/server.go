@@ -80,6 +80,14 @@ type container struct {
 	// cgroupPaths are Register's, kept for the hand-over record.
 	regMu       sync.Mutex
 	cgroupPaths map[string]string
+	// initTicks is the init's start time in clock ticks (field 22 of
+	// /proc/<pid>/stat), 0 until Register or when unreadable: the same pid
+	// with other ticks is another process (sweep.go).
+	initTicks atomic.Uint64
+	// preRegistered is when PreRegister mounted the tree (the daemon's
+	// clock); a container still not registered long after is a create
+	// that failed without Unregister (sweep.go).
+	preRegistered time.Time
 }
 
 // release closes the cgroup files held for the container.
@@ -163,6 +171,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	pb.RegisterSysFsServer(g, s)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(l) }()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go s.sweepEvery(sweepCtx, sweepInterval)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -240,7 +251,7 @@ func (s *Server) PreRegister(ctx context.Context, req *pb.PreRegisterRequest) (*
 // mountTree mounts a new tree for container id at <mount-root>/<id>.
 func (s *Server) mountTree(id string, o owner) (*container, error) {
 	log := s.cfg.Log.WithField("id", id)
-	c := &container{id: id, owner: o}
+	c := &container{id: id, owner: o, preRegistered: s.cfg.Host.Now()}
 	c.state.Store(&handler.Container{ID: id, StartTime: s.cfg.Host.Now(), Host: s.cfg.Host})
 	dir := filepath.Join(s.cfg.MountRoot, id)
 	var extras []fusefs.Extra
@@ -273,6 +284,9 @@ func (s *Server) Register(ctx context.Context, req *pb.RegisterRequest) (*pb.Reg
 		return nil, status.Errorf(codes.NotFound, "container %q is not pre-registered", id)
 	}
 	c.register(int(req.GetInitPid()), time.Unix(0, req.GetStartTimeUnixNano()), req.GetCgroupPaths(), s.cfg.Host)
+	if ticks, err := processStartTicks(s.procDir(), int(req.GetInitPid())); err == nil {
+		c.initTicks.Store(ticks)
+	}
 	s.save(c)
 	s.cfg.Log.WithFields(logrus.Fields{"id": id, "init_pid": req.GetInitPid()}).Debug("container registered")
 	return &pb.RegisterResponse{}, nil
@@ -290,14 +304,23 @@ func (s *Server) Unregister(ctx context.Context, req *pb.UnregisterRequest) (*pb
 		s.cfg.Log.WithField("id", id).Debug("unregister of an unknown container: nothing to do")
 		return &pb.UnregisterResponse{}, nil
 	}
-	if err := c.mount.Unmount(); err != nil {
+	if err := s.dropLocked(c); err != nil {
 		return nil, status.Errorf(codes.Internal, "container %s: %v", id, err)
 	}
-	c.release()
-	delete(s.containers, id)
-	s.forget(id)
 	s.cfg.Log.WithField("id", id).Info("fuse tree unmounted")
 	return &pb.UnregisterResponse{}, nil
+}
+
+// dropLocked unmounts c's tree (lazily if busy), releases what it holds
+// and forgets it and its record. s.mu is held.
+func (s *Server) dropLocked(c *container) error {
+	if err := c.mount.Unmount(); err != nil {
+		return err
+	}
+	c.release()
+	delete(s.containers, c.id)
+	s.forget(c.id)
+	return nil
 }
 
 // Status lists the containers, sorted by id.

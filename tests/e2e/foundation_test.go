@@ -150,8 +150,11 @@ func TestMgrDownFailsFastNamingItAndLeavesNothing(t *testing.T) {
 	if took > 30*time.Second {
 		t.Errorf("failing took %s, want quick", took)
 	}
-	if m := mountsUnder(t, fuseRoot); len(m) != 0 {
-		t.Fatalf("mounts left under %s: %v", fuseRoot, m)
+	// Only this container's tree: other system containers may run.
+	if tree := fuseRoot + "/" + fullID(t, name); len(mountsUnder(t, tree)) != 0 {
+		t.Fatalf("the failed container left its fuse tree mounted at %s", tree)
+	} else if _, err := os.Stat(tree); err == nil {
+		t.Fatalf("the failed container left its fuse tree's directory %s", tree)
 	}
 	startDaemons(t)
 	if l, held := mgrLeases(t)[fullID(t, name)]; held {
