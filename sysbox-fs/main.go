@@ -48,6 +48,8 @@ func main() {
 			&cli.StringFlag{Name: "mount-root", Value: "/var/lib/sysboxfs", Usage: "directory holding one FUSE mount per container"},
 			&cli.StringFlag{Name: "state-dir", Value: ipc.RunDir + "/sysbox-fs",
 				Usage: "directory recording the registered containers, from which a restarted daemon takes them over (empty: none)"},
+			&cli.IntFlag{Name: "memory-limit-base", Value: int(defaultMemoryLimit.base >> 20),
+				Usage: "soft memory limit of the daemon in MiB with no container, raised by 192 KiB per container; 0: none (Go's default)"},
 			&cli.IntFlag{Name: "gomaxprocs", Value: defaultMaxProcs,
 				Usage: "CPUs the daemon's Go code runs on at once (GOMAXPROCS); 0 keeps Go's default"},
 			&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
@@ -72,6 +74,15 @@ func run(cx *cli.Context) error {
 		runtime.GOMAXPROCS(n)
 	} else if n < 0 {
 		return fmt.Errorf("--gomaxprocs %d: want 0 or more", n)
+	}
+	memLimit, err := parseMemoryLimitMB(cx.Int("memory-limit-base"))
+	if err != nil {
+		return err
+	}
+	onCount := func(int) {}
+	if memLimit != nil {
+		memLimit.apply(0)
+		onCount = memLimit.apply
 	}
 	log, logCloser, err := daemon.NewLogger(daemon.LogConfig{
 		Level: cx.String("log-level"), Format: cx.String("log-format"), File: cx.String("log-file"),
@@ -103,6 +114,7 @@ func run(cx *cli.Context) error {
 			Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: "/proc/sys"}, SysDir: "/sys",
 		},
 		StateDir: cx.String("state-dir"),
+		OnCount:  onCount,
 		Log:      log,
 	})
 	if err != nil {

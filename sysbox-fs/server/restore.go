@@ -75,7 +75,7 @@ func (s *Server) restoreOne(r record, log logrus.FieldLogger) {
 		c.register(r.InitPid, time.Unix(0, r.StartTimeUnixNano), r.CgroupPaths, s.cfg.Host)
 		c.initTicks.Store(r.InitStartTicks)
 	}
-	s.containers[r.ID] = c
+	s.setLocked(c)
 	if r.InitPid == 0 { // pre-registered only: the runtime has not bound anything yet
 		log.Info("pre-registered container taken over")
 		return

@@ -48,6 +48,10 @@ type Config struct {
 	// ProcDir is the host's /proc, where the containers' processes are
 	// looked up when they are taken over; "/proc" when empty.
 	ProcDir string
+	// OnCount, when set, is called with the number of containers each
+	// time it changes (the daemon sizes its memory limit from it). It is
+	// called with the server's lock held: it must not call the server.
+	OnCount func(n int)
 	Log     logrus.FieldLogger
 }
 
@@ -197,7 +201,7 @@ func (s *Server) unmountAll() error {
 			continue
 		}
 		c.release()
-		delete(s.containers, id)
+		s.deleteLocked(id)
 		s.cfg.Log.WithField("id", id).Debug("fuse tree unmounted at shutdown")
 	}
 	return errors.Join(errs...)
@@ -242,7 +246,7 @@ func (s *Server) PreRegister(ctx context.Context, req *pb.PreRegisterRequest) (*
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "container %s: %v", id, err)
 	}
-	s.containers[id] = c
+	s.setLocked(c)
 	s.save(c)
 	s.cfg.Log.WithFields(logrus.Fields{"id": id, "mountpoint": c.mount.Dir()}).Info("fuse tree mounted")
 	return &pb.PreRegisterResponse{Mountpoint: c.mount.Dir(), Files: s.files(c.mount.Dir(), c)}, nil
@@ -318,9 +322,27 @@ func (s *Server) dropLocked(c *container) error {
 		return err
 	}
 	c.release()
-	delete(s.containers, c.id)
+	s.deleteLocked(c.id)
 	s.forget(c.id)
 	return nil
+}
+
+// setLocked adds c to the containers; s.mu is held.
+func (s *Server) setLocked(c *container) {
+	s.containers[c.id] = c
+	s.counted()
+}
+
+// deleteLocked forgets container id; s.mu is held.
+func (s *Server) deleteLocked(id string) {
+	delete(s.containers, id)
+	s.counted()
+}
+
+func (s *Server) counted() {
+	if s.cfg.OnCount != nil {
+		s.cfg.OnCount(len(s.containers))
+	}
 }
 
 // Status lists the containers, sorted by id.
