@@ -17,8 +17,8 @@ type memoryLimit struct {
 	base, perContainer int64
 }
 
-// defaultMemoryLimit: 8 MiB + 192 KiB per container (10 MiB with 10).
-var defaultMemoryLimit = memoryLimit{base: 8 << 20, perContainer: 192 << 10}
+// defaultMemoryLimit: 10 MiB + 192 KiB per container.
+var defaultMemoryLimit = memoryLimit{base: 10 << 20, perContainer: 192 << 10}
 
 // forContainers returns the limit for n containers.
 func (m memoryLimit) forContainers(n int) int64 {

@@ -7,9 +7,9 @@ func TestMemoryLimitGrowsWithTheContainers(t *testing.T) {
 		n    int
 		want int64
 	}{
-		{0, 8 << 20},
-		{10, 8<<20 + 10*192<<10},
-		{100, 8<<20 + 100*192<<10},
+		{0, 10 << 20},
+		{10, 10<<20 + 10*192<<10},
+		{100, 10<<20 + 100*192<<10},
 	} {
 		if got := defaultMemoryLimit.forContainers(tc.n); got != tc.want {
 			t.Errorf("%d containers: limit %d, want %d", tc.n, got, tc.want)
