@@ -177,7 +177,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { errc <- g.Serve(l) }()
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go s.sweepEvery(sweepCtx, sweepInterval)
+	go daemon.Every(sweepCtx, sweepInterval, s.sweep)
 	var serveErr error
 	select {
 	case <-ctx.Done():

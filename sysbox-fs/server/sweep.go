@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -15,20 +14,6 @@ const (
 	// runtime registers at the end of create, seconds after.
 	preRegisterTTL = 2 * time.Minute
 )
-
-// sweepEvery runs sweep every interval until ctx is cancelled.
-func (s *Server) sweepEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.sweep()
-		}
-	}
-}
 
 // sweep unmounts the trees the runtime will not unregister: a container
 // whose init is gone (the runtime's Unregister at delete did not reach

@@ -27,6 +27,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/sysboxd/sysboxd/internal/daemon"
 )
 
 // ErrInvalidArgument is wrapped for malformed requests and for fds that
@@ -271,16 +273,7 @@ func (s *Store) Len() int {
 
 // Run sweeps every interval until ctx ends.
 func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Sweep()
-		}
-	}
+	daemon.Every(ctx, interval, func() { s.Sweep() })
 }
 
 // Close closes every copy; later Keeps fail with ErrClosed.

@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/sysboxd/sysboxd/internal/daemon"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/idpool"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/specialdir"
 	"github.com/sysboxd/sysboxd/sysbox-mgr/state"
@@ -565,16 +566,7 @@ func removalProbe(rootfs string) string {
 
 // RunReaper calls Reap every interval until ctx ends.
 func (m *Manager) RunReaper(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.Reap()
-		}
-	}
+	daemon.Every(ctx, interval, func() { m.Reap() })
 }
 
 // Reconcile brings disk and state in line at start, before serving:
