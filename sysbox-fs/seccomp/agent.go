@@ -95,6 +95,17 @@ const (
 // sysbox-fs, and whether the id is known.
 type Lookup func(id string) (handler.Container, bool)
 
+// VirtualFile is one of a container's virtual files as the runtime mounts
+// it (sysbox-fs's PreRegister answer): Destination in the container,
+// Source the host-side file of its FUSE tree.
+type VirtualFile struct {
+	Destination, Source string
+}
+
+// Files returns the virtual files of a container registered with
+// sysbox-fs, and whether the id is known.
+type Files func(id string) ([]VirtualFile, bool)
+
 // SysinfoSource builds a container's struct sysinfo (handler.Sysinfo).
 type SysinfoSource interface {
 	Info(c handler.Container) (unix.Sysinfo_t, error)
@@ -104,6 +115,10 @@ type SysinfoSource interface {
 type Config struct {
 	Lookup  Lookup
 	Sysinfo SysinfoSource
+	// Files, when set, enables the mount traps (mount of proc, umount2
+	// of the virtual files, fsopen of proc and sysfs); without it those
+	// calls continue to the kernel.
+	Files Files
 	// ProcRoot is the host's procfs, where /proc/<pid>/mem is opened;
 	// "/proc" when empty.
 	ProcRoot string
@@ -462,10 +477,35 @@ func (a *Agent) serve(ln *listener) {
 
 // answer handles one notification and returns the reply.
 func (a *Agent) answer(ln *listener, req *notif) notifResp {
-	cont := notifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
-	if req.Data.Arch != a.arch || req.Data.Nr != unix.SYS_SYSINFO {
-		return cont
+	if req.Data.Arch != a.arch {
+		return continued(req)
 	}
+	switch req.Data.Nr {
+	case unix.SYS_SYSINFO:
+		return a.answerSysinfo(ln, req)
+	case unix.SYS_MOUNT:
+		return a.answerMount(ln, req)
+	case unix.SYS_UMOUNT2:
+		return a.answerUmount(ln, req)
+	case unix.SYS_FSOPEN:
+		return a.answerFsopen(ln, req)
+	}
+	return continued(req)
+}
+
+// continued lets the kernel run the call.
+func continued(req *notif) notifResp {
+	return notifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+}
+
+// failed answers the call with errno.
+func failed(req *notif, errno unix.Errno) notifResp {
+	return notifResp{ID: req.ID, Error: -int32(errno)}
+}
+
+// answerSysinfo writes the container's struct sysinfo into the caller.
+func (a *Agent) answerSysinfo(ln *listener, req *notif) notifResp {
+	cont := continued(req)
 	c, ok := a.cfg.Lookup(ln.id)
 	if !ok {
 		return cont

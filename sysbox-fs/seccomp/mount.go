@@ -1,0 +1,203 @@
+package seccomp
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// What the agent does with a trapped mount(2), umount2(2) or fsopen(2),
+// decided from the arguments alone (no kernel state): the pure half of the
+// mount emulation, unit-tested with tables.
+
+// verdict is what to do with a trapped call.
+type verdict int
+
+const (
+	// continueCall lets the kernel run the call as is.
+	continueCall verdict = iota
+	// emulateProc performs a procfs mount with the virtual files on top.
+	emulateProc
+	// refuseENOSYS answers ENOSYS (fsopen of proc and sysfs: tools fall
+	// back to mount(2), which is trapped).
+	refuseENOSYS
+)
+
+// msMgcMask and msMgcVal are the old "magic" mount flags value some
+// callers still put in the top 16 bits; the kernel drops it.
+const (
+	msMgcMask = 0xffff0000
+	msMgcVal  = 0xc0ed0000
+)
+
+// notNewMount are the mount(2) flags that make the call something other than
+// a new filesystem instance (fstype is then ignored by the kernel).
+const notNewMount = unix.MS_REMOUNT | unix.MS_BIND | unix.MS_MOVE |
+	unix.MS_SHARED | unix.MS_PRIVATE | unix.MS_SLAVE | unix.MS_UNBINDABLE
+
+// mountFlags drops the magic value from mount(2)'s flags, as the kernel does.
+func mountFlags(flags uint64) uint64 {
+	if flags&msMgcMask == msMgcVal {
+		flags &^= msMgcMask
+	}
+	return flags
+}
+
+// needsFSType tells whether mount(2) with flags creates a new filesystem
+// instance, i.e. whether its fstype argument matters.
+func needsFSType(flags uint64) bool {
+	return mountFlags(flags)&notNewMount == 0
+}
+
+// mountVerdict decides a mount(2) call: only a new procfs is emulated.
+func mountVerdict(flags uint64, fstype string) verdict {
+	if !needsFSType(flags) || fstype != "proc" {
+		return continueCall
+	}
+	return emulateProc
+}
+
+// fsopenVerdict decides an fsopen(2) call: the new mount API would build a
+// raw procfs or sysfs without the virtual files, so it is refused for those
+// two; mount(2) is the way in.
+func fsopenVerdict(fsname string) verdict {
+	switch fsname {
+	case "proc", "sysfs":
+		return refuseENOSYS
+	}
+	return continueCall
+}
+
+// procMount is an emulated procfs mount: what to ask fsopen/fsconfig/fsmount.
+type procMount struct {
+	// Attrs are the MOUNT_ATTR_* flags for fsmount.
+	Attrs uint64
+	// Options are the filesystem options (mount(2)'s data), in order.
+	Options []fsOption
+	// Source is the mount's source name ("proc" when empty in the call).
+	Source string
+}
+
+// fsOption is one filesystem option: a flag (no value) or key=value.
+type fsOption struct {
+	Key, Value string
+	Flag       bool
+}
+
+// procMountFlags are the mount(2) flags a procfs mount honours; the others
+// (MS_SILENT, MS_REC, MS_SYNCHRONOUS, MS_DIRSYNC, MS_LAZYTIME, ...) have no
+// meaning for it and are ignored, as the kernel ignores them.
+func procMountAttrs(flags uint64) uint64 {
+	flags = mountFlags(flags)
+	var attrs uint64
+	for _, m := range []struct{ ms, attr uint64 }{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY},
+		{unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV},
+		{unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+		{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
+	} {
+		if flags&m.ms != 0 {
+			attrs |= m.attr
+		}
+	}
+	// mount(2) defaults to relatime unless told otherwise.
+	switch {
+	case flags&unix.MS_NOATIME != 0:
+		attrs |= unix.MOUNT_ATTR_NOATIME
+	case flags&unix.MS_STRICTATIME != 0:
+		attrs |= unix.MOUNT_ATTR_STRICTATIME
+	default:
+		attrs |= unix.MOUNT_ATTR_RELATIME
+	}
+	return attrs
+}
+
+// parseProcMount turns mount(2)'s source, flags and data into an emulated
+// procfs mount. The data is the comma-separated option string procfs takes
+// (hidepid=, gid=, subset=); an empty option ("a,,b") is skipped as the
+// kernel does.
+func parseProcMount(source string, flags uint64, data string) (procMount, error) {
+	pm := procMount{Attrs: procMountAttrs(flags), Source: source}
+	if pm.Source == "" {
+		pm.Source = "proc"
+	}
+	for opt := range strings.SplitSeq(data, ",") {
+		if opt == "" {
+			continue
+		}
+		k, v, hasValue := strings.Cut(opt, "=")
+		if k == "" {
+			return procMount{}, fmt.Errorf("mount option %q: %w", opt, unix.EINVAL)
+		}
+		pm.Options = append(pm.Options, fsOption{Key: k, Value: v, Flag: !hasValue})
+	}
+	return pm, nil
+}
+
+// procFile is a virtual file (or directory) to put on a new procfs: Rel is
+// its path relative to the procfs root ("meminfo", "sys"), Source the
+// host-side FUSE file it is a copy of.
+type procFile struct {
+	Rel, Source string
+}
+
+// procFiles picks the virtual files under /proc from a container's list
+// (the destinations PreRegister answers). Destinations are cleaned; the
+// /proc root itself and paths outside /proc are left out.
+func procFiles(files []VirtualFile) []procFile {
+	var out []procFile
+	for _, f := range files {
+		dest := path.Clean("/" + f.Destination)
+		rel, ok := strings.CutPrefix(dest, "/proc/")
+		if !ok || rel == "" || f.Source == "" {
+			continue
+		}
+		out = append(out, procFile{Rel: rel, Source: f.Source})
+	}
+	return out
+}
+
+// umountTarget is what the agent learnt about an umount2 target in the
+// caller's mount namespace.
+type umountTarget struct {
+	// MountRoot: the path is the root of a mount (else umount fails with
+	// EINVAL by itself).
+	MountRoot bool
+	// MntID is the mount's unique id; Dev its device.
+	MntID uint64
+	Dev   uint64
+}
+
+// protectedMounts identifies the mounts a container may not unmount: any
+// mount of its FUSE tree (virtual files and /proc/sys, wherever the runtime
+// or the agent attached them: their device is the FUSE mount's), and /proc
+// at the container's root (by mount id).
+type protectedMounts struct {
+	FuseDevs  []uint64
+	RootProcs []uint64
+}
+
+// umountVerdict tells whether an umount2 of target is refused (EPERM).
+func (p protectedMounts) refuses(t umountTarget) bool {
+	if !t.MountRoot {
+		return false
+	}
+	for _, d := range p.FuseDevs {
+		if t.Dev == d {
+			return true
+		}
+	}
+	for _, id := range p.RootProcs {
+		if t.MntID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// umountFlagsKnown are the umount2 flags the kernel accepts; a call with
+// others fails with EINVAL by itself.
+const umountFlagsKnown = unix.MNT_FORCE | unix.MNT_DETACH | unix.MNT_EXPIRE | unix.UMOUNT_NOFOLLOW

@@ -1,0 +1,158 @@
+package seccomp
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestMountVerdictEmulatesOnlyNewProcfs(t *testing.T) {
+	tests := []struct {
+		name   string
+		flags  uint64
+		fstype string
+		want   verdict
+	}{
+		{"proc", 0, "proc", emulateProc},
+		{"proc read-only nosuid", unix.MS_RDONLY | unix.MS_NOSUID, "proc", emulateProc},
+		{"proc with the old magic flags value", msMgcVal | unix.MS_NODEV, "proc", emulateProc},
+		{"tmpfs", 0, "tmpfs", continueCall},
+		{"sysfs (not emulated yet)", 0, "sysfs", continueCall},
+		{"procfs name is case-sensitive", 0, "Proc", continueCall},
+		{"remount of a proc", unix.MS_REMOUNT | unix.MS_RDONLY, "proc", continueCall},
+		{"bind of /proc", unix.MS_BIND | unix.MS_REC, "proc", continueCall},
+		{"move", unix.MS_MOVE, "proc", continueCall},
+		{"propagation change", unix.MS_PRIVATE | unix.MS_REC, "proc", continueCall},
+		{"shared", unix.MS_SHARED, "proc", continueCall},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mountVerdict(tc.flags, tc.fstype); got != tc.want {
+				t.Fatalf("mountVerdict(%#x, %q) = %v, want %v", tc.flags, tc.fstype, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFsopenVerdictRefusesProcAndSysfs(t *testing.T) {
+	for name, want := range map[string]verdict{
+		"proc": refuseENOSYS, "sysfs": refuseENOSYS,
+		"tmpfs": continueCall, "overlay": continueCall, "": continueCall, "procfs": continueCall,
+	} {
+		if got := fsopenVerdict(name); got != want {
+			t.Errorf("fsopenVerdict(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestProcMountAttrsHonourTheFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags uint64
+		want  uint64
+	}{
+		{"none: relatime, as mount(2)", 0, unix.MOUNT_ATTR_RELATIME},
+		{"read-only", unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_RELATIME},
+		{"read-only with the magic value", msMgcVal | unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_RELATIME},
+		{"runc's proc flags", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
+			unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_RELATIME},
+		{"noatime wins over relatime", unix.MS_NOATIME | unix.MS_RELATIME, unix.MOUNT_ATTR_NOATIME},
+		{"strictatime", unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
+		{"nodiratime", unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME | unix.MOUNT_ATTR_RELATIME},
+		{"flags without meaning for proc are ignored", unix.MS_SILENT | unix.MS_REC | unix.MS_SYNCHRONOUS, unix.MOUNT_ATTR_RELATIME},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := procMountAttrs(tc.flags); got != tc.want {
+				t.Fatalf("procMountAttrs(%#x) = %#x, want %#x", tc.flags, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseProcMountOptions(t *testing.T) {
+	tests := []struct {
+		name, source, data string
+		want               []fsOption
+		wantSource         string
+		wantErr            error
+	}{
+		{name: "no data", source: "proc", wantSource: "proc"},
+		{name: "empty source named proc", source: "", wantSource: "proc"},
+		{name: "key=value and flag", source: "none", data: "hidepid=2,subset=pid",
+			want: []fsOption{{Key: "hidepid", Value: "2"}, {Key: "subset", Value: "pid"}}, wantSource: "none"},
+		{name: "flag option", source: "proc", data: "rw,gid=5",
+			want: []fsOption{{Key: "rw", Flag: true}, {Key: "gid", Value: "5"}}, wantSource: "proc"},
+		{name: "empty options skipped", source: "proc", data: ",hidepid=1,,",
+			want: []fsOption{{Key: "hidepid", Value: "1"}}, wantSource: "proc"},
+		{name: "value with =", source: "proc", data: "a=b=c",
+			want: []fsOption{{Key: "a", Value: "b=c"}}, wantSource: "proc"},
+		{name: "option without a key", source: "proc", data: "=2", wantErr: unix.EINVAL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pm, err := parseProcMount(tc.source, unix.MS_RDONLY, tc.data)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("error %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(pm.Options, tc.want) || pm.Source != tc.wantSource {
+				t.Fatalf("got %+v source %q, want %+v source %q", pm.Options, pm.Source, tc.want, tc.wantSource)
+			}
+			if pm.Attrs&unix.MOUNT_ATTR_RDONLY == 0 {
+				t.Errorf("MS_RDONLY not carried into the attrs: %#x", pm.Attrs)
+			}
+		})
+	}
+}
+
+func TestProcFilesPicksTheProcEntries(t *testing.T) {
+	files := []VirtualFile{
+		{Destination: "/proc/meminfo", Source: "/var/lib/sysboxfs/c1/proc/meminfo"},
+		{Destination: "/proc/sys", Source: "/var/lib/sysboxfs/c1/proc/sys"},
+		{Destination: "/sys/devices/system/cpu/online", Source: "/var/lib/sysboxfs/c1/sys/devices/system/cpu/online"},
+		{Destination: "/proc", Source: "/x"},
+		{Destination: "/procfoo/x", Source: "/y"},
+		{Destination: "proc/uptime", Source: "/var/lib/sysboxfs/c1/proc/uptime"},
+		{Destination: "/proc/../etc/passwd", Source: "/z"},
+		{Destination: "/proc/stat", Source: ""},
+	}
+	want := []procFile{
+		{Rel: "meminfo", Source: "/var/lib/sysboxfs/c1/proc/meminfo"},
+		{Rel: "sys", Source: "/var/lib/sysboxfs/c1/proc/sys"},
+		{Rel: "uptime", Source: "/var/lib/sysboxfs/c1/proc/uptime"},
+	}
+	if got := procFiles(files); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestProtectedMountsRefuseOnlyVirtualMountRoots(t *testing.T) {
+	p := protectedMounts{FuseDevs: []uint64{unix.Mkdev(0, 40)}, RootProcs: []uint64{80}}
+	tests := []struct {
+		name string
+		t    umountTarget
+		want bool
+	}{
+		{"a virtual file", umountTarget{MountRoot: true, MntID: 103, Dev: unix.Mkdev(0, 40)}, true},
+		{"/proc at the container root", umountTarget{MountRoot: true, MntID: 80, Dev: unix.Mkdev(0, 46)}, true},
+		{"another procfs (inner container)", umountTarget{MountRoot: true, MntID: 300, Dev: unix.Mkdev(0, 77)}, false},
+		{"a tmpfs", umountTarget{MountRoot: true, MntID: 301, Dev: unix.Mkdev(0, 78)}, false},
+		{"inside /proc/sys, not a mount: the kernel says EINVAL", umountTarget{MountRoot: false, MntID: 60, Dev: unix.Mkdev(0, 40)}, false},
+		{"same minor, other major", umountTarget{MountRoot: true, MntID: 302, Dev: unix.Mkdev(8, 40)}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.refuses(tc.t); got != tc.want {
+				t.Fatalf("refuses(%+v) = %v, want %v", tc.t, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,358 @@
+package seccomp
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sysboxd/sysboxd/internal/mountns"
+)
+
+// The kernel half of the mount traps: procfs mounts performed in the
+// caller's mount namespace with the virtual files on top, and the umount2
+// check. The agent never joins the caller's user namespace (fsopen would
+// fail there); it joins only the mount namespace, on a thread of its own
+// (mountns.RunIn) whose root and cwd it then sets to the caller's.
+
+func init() {
+	// The Go runtime must never run mountns's namespace threads on the
+	// main thread (a locked goroutine ending there would leave the
+	// process's main thread in a container's mount namespace).
+	runtime.LockOSThread()
+}
+
+const (
+	// nsTimeout bounds the work done in a caller's mount namespace (path
+	// lookups there may reach the container's own filesystems); the caller
+	// then gets ETIMEDOUT and whatever was half done is undone.
+	nsTimeout = 5 * time.Second
+	// maxPath bounds the paths read from the caller (PATH_MAX).
+	maxPath = 4096
+	// maxFSType bounds a filesystem type name.
+	maxFSType = 256
+	// nsGetUserns is NS_GET_USERNS, _IO(0xb7, 0x1).
+	nsGetUserns = 0xb701
+	// capSysAdmin is CAP_SYS_ADMIN's bit.
+	capSysAdmin = 21
+)
+
+// callerNS is the caller's namespaces, root and cwd, opened from the host
+// and checked to be the caller's (the notification was still valid after
+// the opens).
+type callerNS struct {
+	mnt, pid, user, root, cwd int
+}
+
+func (c *callerNS) close() {
+	for _, fd := range []int{c.mnt, c.pid, c.user, c.root, c.cwd} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// openCallerNS opens what the mount traps need of the caller tid.
+func (a *Agent) openCallerNS(ln *listener, req *notif) (*callerNS, error) {
+	base := a.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(req.Pid), 10)
+	c := &callerNS{mnt: -1, pid: -1, user: -1, root: -1, cwd: -1}
+	for _, o := range []struct {
+		fd    *int
+		path  string
+		flags int
+	}{
+		{&c.mnt, "ns/mnt", unix.O_RDONLY},
+		{&c.pid, "ns/pid", unix.O_RDONLY},
+		{&c.user, "ns/user", unix.O_RDONLY},
+		{&c.root, "root", unix.O_PATH | unix.O_DIRECTORY},
+		{&c.cwd, "cwd", unix.O_PATH | unix.O_DIRECTORY},
+	} {
+		fd, err := unix.Open(base+"/"+o.path, o.flags|unix.O_CLOEXEC, 0)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("open %s/%s: %w", base, o.path, err)
+		}
+		*o.fd = fd
+	}
+	if !notifValid(ln.f, req.ID) {
+		c.close()
+		return nil, errCallerGone
+	}
+	return c, nil
+}
+
+// sameNS tells whether two namespace fds are the same namespace.
+func sameNS(a, b int) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Fstat(a, &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Fstat(b, &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+}
+
+// ownedByCaller tells whether namespace fd ns is owned by the caller's user
+// namespace.
+func (c *callerNS) ownedByCaller(ns int) (bool, error) {
+	owner, err := unix.IoctlRetInt(ns, nsGetUserns)
+	if err != nil {
+		return false, fmt.Errorf("NS_GET_USERNS: %w", err)
+	}
+	defer unix.Close(owner)
+	return sameNS(owner, c.user)
+}
+
+// mayMountProc tells whether the caller could mount a procfs itself: it
+// has CAP_SYS_ADMIN in its user namespace, which owns both its mount and
+// its pid namespace. Otherwise the kernel decides (the call continues):
+// the agent never lends the caller privileges it lacks.
+func (a *Agent) mayMountProc(req *notif, c *callerNS) (bool, error) {
+	capEff, err := a.capEff(req.Pid)
+	if err != nil {
+		return false, err
+	}
+	if capEff&(1<<capSysAdmin) == 0 {
+		return false, nil
+	}
+	for _, ns := range []int{c.mnt, c.pid} {
+		ok, err := c.ownedByCaller(ns)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// capEff reads the effective capabilities of thread tid.
+func (a *Agent) capEff(tid uint32) (uint64, error) {
+	path := a.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(tid), 10) + "/status"
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no CapEff", path)
+}
+
+// inCaller runs fn in the caller's mount namespace with the caller's root
+// and cwd, so that paths resolve as they do for the caller (symlinks and
+// ".." stop at its root). It waits at most nsTimeout; abandoned is set
+// when it stopped waiting, for fn to undo late work. inCaller closes c,
+// then calls cleanup (when not nil), once the work is over.
+func inCaller(c *callerNS, fn func(abandoned *atomic.Bool) error, cleanup func()) error {
+	var abandoned atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			c.close()
+			if cleanup != nil {
+				cleanup()
+			}
+		}()
+		done <- mountns.RunIn(c.mnt, func() error {
+			if err := unix.Fchdir(c.root); err != nil {
+				return fmt.Errorf("fchdir caller root: %w", err)
+			}
+			if err := unix.Chroot("."); err != nil {
+				return fmt.Errorf("chroot caller root: %w", err)
+			}
+			if err := unix.Fchdir(c.cwd); err != nil {
+				return fmt.Errorf("fchdir caller cwd: %w", err)
+			}
+			return fn(&abandoned)
+		})
+	}()
+	t := time.NewTimer(nsTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		abandoned.Store(true)
+		return fmt.Errorf("work in the caller's mount namespace: %w", unix.ETIMEDOUT)
+	}
+}
+
+// cloneFiles clones the host-side FUSE files (open_tree) with the flags
+// the runtime gives them: files read-only, nosuid, nodev, noexec;
+// directories (/proc/sys) nosuid, nodev, read-only too when the procfs
+// is. The caller closes the fds.
+func cloneFiles(files []procFile, rdonly bool) ([]int, error) {
+	fds := make([]int, 0, len(files))
+	fail := func(err error) ([]int, error) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	for _, f := range files {
+		var st unix.Stat_t
+		if err := unix.Stat(f.Source, &st); err != nil {
+			return fail(fmt.Errorf("stat %s: %w", f.Source, err))
+		}
+		attrs := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			attrs |= unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC
+		} else if rdonly {
+			attrs |= unix.MOUNT_ATTR_RDONLY
+		}
+		fd, err := mountns.Clone(f.Source)
+		if err != nil {
+			return fail(err)
+		}
+		fds = append(fds, fd)
+		if err := mountns.SetFlags(fd, attrs); err != nil {
+			return fail(fmt.Errorf("%s: %w", f.Source, err))
+		}
+	}
+	return fds, nil
+}
+
+// buildProc makes a detached procfs for pid namespace pidns with the
+// virtual files (trees, at files' Rel paths) on top. Files the new procfs
+// does not show (subset=pid) are left out. The caller closes the fd.
+func buildProc(pidns int, pm procMount, files []procFile, trees []int) (int, error) {
+	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen proc: %w", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigSetString(fs, "source", pm.Source); err != nil {
+		return -1, fmt.Errorf("fsconfig source: %w", err)
+	}
+	if err := unix.FsconfigSetFd(fs, "pidns", pidns); err != nil {
+		return -1, fmt.Errorf("fsconfig pidns: %w", err)
+	}
+	for _, o := range pm.Options {
+		if o.Flag {
+			err = unix.FsconfigSetFlag(fs, o.Key)
+		} else {
+			err = unix.FsconfigSetString(fs, o.Key, o.Value)
+		}
+		if err != nil {
+			return -1, fmt.Errorf("fsconfig %s: %w", o.Key, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, fmt.Errorf("fsconfig create: %w", err)
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(pm.Attrs))
+	if err != nil {
+		return -1, fmt.Errorf("fsmount: %w", err)
+	}
+	for i, f := range files {
+		err := unix.MoveMount(trees[i], "", mnt, f.Rel, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		if errors.Is(err, unix.ENOENT) {
+			continue // not in this procfs (subset=pid)
+		}
+		if err != nil {
+			unix.Close(mnt)
+			return -1, fmt.Errorf("move_mount %s onto the new procfs: %w", f.Rel, err)
+		}
+	}
+	return mnt, nil
+}
+
+// mountProc performs the caller's mount -t proc at target: the procfs of
+// the caller's pid namespace with the container's virtual files on top,
+// all built detached and attached at once, so no one ever sees the raw
+// procfs at target.
+func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []procFile) error {
+	trees, err := cloneFiles(files, pm.Attrs&unix.MOUNT_ATTR_RDONLY != 0)
+	if err != nil {
+		c.close()
+		return err
+	}
+	closeTrees := func() {
+		for _, fd := range trees {
+			unix.Close(fd)
+		}
+	}
+	return inCaller(c, func(abandoned *atomic.Bool) error {
+		mnt, err := buildProc(c.pid, pm, files, trees)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(mnt)
+		if abandoned.Load() {
+			return unix.ETIMEDOUT
+		}
+		if err := unix.MoveMount(mnt, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("move_mount procfs to %s: %w", target, err)
+		}
+		if abandoned.Load() { // the caller was told ETIMEDOUT
+			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("undo late procfs mount at %s: %w", target, err)
+			}
+		}
+		return nil
+	}, closeTrees)
+}
+
+// statTarget finds the mount an umount2 of target would act on.
+func statTarget(c *callerNS, target string, flags uint64) (umountTarget, error) {
+	res := new(umountTarget) // written by the namespace thread
+	at := unix.AT_NO_AUTOMOUNT
+	if flags&unix.UMOUNT_NOFOLLOW != 0 {
+		at |= unix.AT_SYMLINK_NOFOLLOW
+	}
+	err := inCaller(c, func(*atomic.Bool) error {
+		var stx unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, target, at, unix.STATX_MNT_ID, &stx); err != nil {
+			return fmt.Errorf("statx %s: %w", target, err)
+		}
+		if stx.Mask&unix.STATX_MNT_ID == 0 || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+			return fmt.Errorf("statx %s: no mount id", target)
+		}
+		*res = umountTarget{
+			MountRoot: stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0,
+			MntID:     stx.Mnt_id,
+			Dev:       unix.Mkdev(stx.Dev_major, stx.Dev_minor),
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return umountTarget{}, err
+	}
+	return *res, nil // the thread is done: inCaller returned its result
+}
+
+// protectedFor lists the mounts of container files the container may not
+// unmount: the devices of its FUSE files (stat of the host side) and the
+// mount id of /proc at the root of its init (initPid 0: none).
+func (a *Agent) protectedFor(files []VirtualFile, initPid int) protectedMounts {
+	var p protectedMounts
+	seen := map[uint64]bool{}
+	for _, f := range files {
+		var st unix.Stat_t
+		if err := unix.Stat(f.Source, &st); err != nil || seen[st.Dev] {
+			continue
+		}
+		seen[st.Dev] = true
+		p.FuseDevs = append(p.FuseDevs, st.Dev)
+	}
+	if initPid > 0 {
+		var stx unix.Statx_t
+		path := a.cfg.ProcRoot + "/" + strconv.Itoa(initPid) + "/root/proc"
+		if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, unix.STATX_MNT_ID, &stx); err == nil &&
+			stx.Mask&unix.STATX_MNT_ID != 0 {
+			p.RootProcs = append(p.RootProcs, stx.Mnt_id)
+		}
+	}
+	return p
+}

@@ -1,0 +1,179 @@
+package seccomp
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// The answers to trapped mount(2), umount2(2) and fsopen(2). Anything the
+// agent cannot decide (unknown container, unreadable arguments, a caller
+// it cannot inspect) continues to the kernel: the call then behaves as
+// without the trap.
+
+// known looks the listener's container up (and its virtual files); ok is
+// false when the mount traps are off or the container is unknown.
+func (a *Agent) known(ln *listener) (initPid int, files []VirtualFile, ok bool) {
+	if a.cfg.Files == nil {
+		return 0, nil, false
+	}
+	c, ok := a.cfg.Lookup(ln.id)
+	if !ok {
+		return 0, nil, false
+	}
+	files, ok = a.cfg.Files(ln.id)
+	if !ok {
+		return 0, nil, false
+	}
+	ln.mu.Lock()
+	ln.registered = true
+	ln.mu.Unlock()
+	return c.InitPid, files, true
+}
+
+// errnoOf is the errno to answer for err (EPERM when it carries none).
+func errnoOf(err error) unix.Errno {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return unix.EPERM
+}
+
+// answerMount emulates mount -t proc; every other mount continues.
+//
+// mount(source, target, fstype, flags, data).
+func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
+	args := req.Data.Args
+	flags := args[3]
+	if a.cfg.Files == nil || !needsFSType(flags) || args[2] == 0 {
+		return continued(req)
+	}
+	mem, err := a.openCallerMem(ln, req)
+	if err != nil {
+		return continued(req)
+	}
+	defer mem.close()
+	fstype, err := mem.readString(args[2], maxFSType)
+	if err != nil || mountVerdict(flags, fstype) != emulateProc {
+		return continued(req) // the kernel reads (and fails on) the same bad pointer
+	}
+	target, err := mem.readString(args[1], maxPath)
+	if err != nil {
+		return continued(req)
+	}
+	var source, data string
+	if args[0] != 0 {
+		if source, err = mem.readString(args[0], maxPath); err != nil {
+			return continued(req)
+		}
+	}
+	if args[4] != 0 {
+		// The kernel copies at most a page of options.
+		if data, err = mem.readString(args[4], int(pageSize)-1); err != nil {
+			return continued(req)
+		}
+	}
+	if !mem.ok() {
+		return continued(req) // caller gone: the answer is not taken
+	}
+	_, files, ok := a.known(ln)
+	pf := procFiles(files)
+	if !ok || len(pf) == 0 {
+		return continued(req)
+	}
+	log := ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target})
+	pm, err := parseProcMount(source, flags, data)
+	if err != nil {
+		return failed(req, errnoOf(err))
+	}
+	cns, err := a.openCallerNS(ln, req)
+	if err != nil {
+		return continued(req)
+	}
+	may, err := a.mayMountProc(req, cns)
+	if err != nil || !may {
+		cns.close()
+		if err != nil {
+			log.WithError(err).Debug("seccomp agent: proc mount left to the kernel")
+		}
+		return continued(req)
+	}
+	start := time.Now()
+	if err := a.mountProc(cns, target, pm, pf); err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) ||
+			errors.Is(err, unix.EACCES) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENAMETOOLONG) {
+			log.WithError(err).Debug("seccomp agent: proc mount failed")
+		} else {
+			log.WithError(err).Warn("seccomp agent: proc mount failed")
+		}
+		return failed(req, errnoOf(err))
+	}
+	log.WithField("took", time.Since(start)).Debug("seccomp agent: proc mounted with the virtual files")
+	return notifResp{ID: req.ID, Val: 0}
+}
+
+// answerUmount refuses (EPERM) to unmount the container's virtual files,
+// wherever they are attached, and its root /proc; everything else
+// continues.
+//
+// umount2(target, flags).
+func (a *Agent) answerUmount(ln *listener, req *notif) notifResp {
+	flags := req.Data.Args[1]
+	if a.cfg.Files == nil || flags&^umountFlagsKnown != 0 || flags&unix.MNT_EXPIRE != 0 {
+		// Unknown flags fail with EINVAL, MNT_EXPIRE only marks the mount.
+		return continued(req)
+	}
+	mem, err := a.openCallerMem(ln, req)
+	if err != nil {
+		return continued(req)
+	}
+	target, err := mem.readString(req.Data.Args[0], maxPath)
+	ok := err == nil && mem.ok()
+	mem.close()
+	if !ok {
+		return continued(req)
+	}
+	initPid, files, ok := a.known(ln)
+	if !ok {
+		return continued(req)
+	}
+	cns, err := a.openCallerNS(ln, req)
+	if err != nil {
+		return continued(req)
+	}
+	t, err := statTarget(cns, target, flags)
+	if err != nil {
+		return continued(req) // the kernel finds the same error
+	}
+	if a.protectedFor(files, initPid).refuses(t) {
+		ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target}).Debug("seccomp agent: umount of a virtual mount refused")
+		return failed(req, unix.EPERM)
+	}
+	return continued(req)
+}
+
+// answerFsopen refuses fsopen of proc and sysfs with ENOSYS.
+//
+// fsopen(fsname, flags).
+func (a *Agent) answerFsopen(ln *listener, req *notif) notifResp {
+	if a.cfg.Files == nil {
+		return continued(req)
+	}
+	mem, err := a.openCallerMem(ln, req)
+	if err != nil {
+		return continued(req)
+	}
+	name, err := mem.readString(req.Data.Args[0], maxFSType)
+	ok := err == nil && mem.ok()
+	mem.close()
+	if !ok || fsopenVerdict(name) != refuseENOSYS {
+		return continued(req)
+	}
+	if _, _, known := a.known(ln); !known {
+		return continued(req)
+	}
+	return failed(req, unix.ENOSYS)
+}
