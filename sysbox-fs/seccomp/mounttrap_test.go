@@ -1,0 +1,179 @@
+package seccomp
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	fakeUptime  = "4242.00 8000.00\n"
+	fakeMeminfo = "MemTotal:         262144 kB\n"
+)
+
+// fakeTree makes a container's "FUSE tree" on a tmpfs of its own (so its
+// device identifies it, as the FUSE mount's does): proc/uptime,
+// proc/meminfo and a proc/sys directory, and returns its virtual files.
+func fakeTree(t *testing.T) []VirtualFile {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	for name, text := range map[string]string{"proc/uptime": fakeUptime, "proc/meminfo": fakeMeminfo, "proc/sys/marker": "virtual sys\n"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []VirtualFile{
+		{Destination: "/proc/meminfo", Source: filepath.Join(dir, "proc/meminfo")},
+		{Destination: "/proc/sys", Source: filepath.Join(dir, "proc/sys")},
+		{Destination: "/proc/uptime", Source: filepath.Join(dir, "proc/uptime")},
+	}
+}
+
+// startMountAgent starts an agent with the mount traps on for c1, and a
+// child in a mount namespace of its own (its mounts never reach the host).
+func startMountAgent(t *testing.T, id string) (*testAgent, *trapped) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mounts, another process's memory)")
+	}
+	reg := &registry{ids: map[string]bool{"c1": true}, files: fakeTree(t)}
+	ta := startAgentWith(t, Config{Sweep: time.Hour}, reg)
+	c := startChildWith(t, ta, id, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS})
+	return ta, c
+}
+
+func TestProcMountGetsTheVirtualFilesOnTop(t *testing.T) {
+	_, c := startMountAgent(t, "c1")
+	p := t.TempDir()
+	if a := c.do(t, "mount proc "+p+" 0"); a.Errno != 0 {
+		t.Fatalf("mount -t proc: errno %d", a.Errno)
+	}
+	for file, want := range map[string]string{"uptime": fakeUptime, "meminfo": fakeMeminfo, "sys/marker": "virtual sys\n"} {
+		if a := c.do(t, "read "+filepath.Join(p, file)); a.Errno != 0 || a.Text != want {
+			t.Errorf("%s: errno %d, %q; want the virtual %q", file, a.Errno, a.Text, want)
+		}
+	}
+	// The rest is a real procfs of the caller's pid namespace.
+	if a := c.do(t, "read "+filepath.Join(p, "self/stat")); a.Errno != 0 ||
+		!strings.HasPrefix(a.Text, strconv.Itoa(c.cmd.Process.Pid)+" ") {
+		t.Errorf("self/stat: errno %d, %.40q; want the child's pid %d", a.Errno, a.Text, c.cmd.Process.Pid)
+	}
+	if a := c.do(t, "mountopts "+p); !strings.HasPrefix(a.Text, "rw,") {
+		t.Errorf("proc mount options %q, want rw", a.Text)
+	}
+	// The virtual files cannot be unmounted; the procfs itself can.
+	for _, f := range []string{"uptime", "meminfo", "sys"} {
+		for _, flags := range []int{0, unix.MNT_DETACH} {
+			if a := c.do(t, "umount "+filepath.Join(p, f)+" "+strconv.Itoa(flags)); a.Errno != int(unix.EPERM) {
+				t.Errorf("umount %s (flags %#x): errno %d, want EPERM", f, flags, a.Errno)
+			}
+		}
+	}
+	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
+		t.Errorf("uptime after the refused umount: %q", a.Text)
+	}
+	if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
+		t.Errorf("umount -l of the procfs: errno %d, want 0 (continued)", a.Errno)
+	}
+}
+
+func TestProcMountHonoursReadOnlyAndRelativeTargets(t *testing.T) {
+	_, c := startMountAgent(t, "c1")
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "p"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if a := c.do(t, "chdir "+dir); a.Errno != 0 {
+		t.Fatal(a.Errno)
+	}
+	flags := strconv.Itoa(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if a := c.do(t, "mount proc p "+flags+" hidepid=1"); a.Errno != 0 {
+		t.Fatalf("mount -o ro,hidepid=1 proc p (relative): errno %d", a.Errno)
+	}
+	a := c.do(t, "mountopts "+filepath.Join(dir, "p"))
+	if !strings.HasPrefix(a.Text, "ro,nosuid,nodev,noexec") {
+		t.Errorf("proc mount options %q, want ro,nosuid,nodev,noexec", a.Text)
+	}
+	if a := c.do(t, "mountopts "+filepath.Join(dir, "p/sys")); !strings.HasPrefix(a.Text, "ro,") {
+		t.Errorf("/proc/sys on a read-only procfs: options %q, want ro", a.Text)
+	}
+	if a := c.do(t, "read p/uptime"); a.Text != fakeUptime {
+		t.Errorf("p/uptime %q, want the virtual one", a.Text)
+	}
+	// A bad option fails as mount(2) fails.
+	if a := c.do(t, "mount proc p 0 nosuchoption=1"); a.Errno != int(unix.EINVAL) {
+		t.Errorf("mount with an unknown proc option: errno %d, want EINVAL", a.Errno)
+	}
+	if a := c.do(t, "mount proc "+filepath.Join(dir, "missing")+" 0"); a.Errno != int(unix.ENOENT) {
+		t.Errorf("mount on a missing target: errno %d, want ENOENT", a.Errno)
+	}
+}
+
+func TestOtherMountCallsContinueToTheKernel(t *testing.T) {
+	_, c := startMountAgent(t, "c1")
+	dir := t.TempDir()
+	if a := c.do(t, "mount tmpfs "+dir+" 0 size=1m"); a.Errno != 0 {
+		t.Fatalf("mount tmpfs: errno %d", a.Errno)
+	}
+	if a := c.do(t, "mountopts "+dir); !strings.HasPrefix(a.Text, "rw,") {
+		t.Errorf("tmpfs not mounted: options %q", a.Text)
+	}
+	if a := c.do(t, "umount "+dir+" 0"); a.Errno != 0 {
+		t.Errorf("umount tmpfs: errno %d, want 0", a.Errno)
+	}
+	if a := c.do(t, "umount "+dir+" 0"); a.Errno != int(unix.EINVAL) {
+		t.Errorf("umount of a non-mount: errno %d, want the kernel's EINVAL", a.Errno)
+	}
+	for name, want := range map[string]int{"proc": int(unix.ENOSYS), "sysfs": int(unix.ENOSYS), "tmpfs": 0} {
+		if a := c.do(t, "fsopen "+name); a.Errno != want {
+			t.Errorf("fsopen %s: errno %d, want %d", name, a.Errno, want)
+		}
+	}
+}
+
+func TestRootProcCannotBeUnmounted(t *testing.T) {
+	ta, c := startMountAgent(t, "c1")
+	ta.reg.setInit("c1", c.cmd.Process.Pid)
+	if a := c.do(t, "umount /proc "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != int(unix.EPERM) {
+		t.Fatalf("umount -l /proc at the root: errno %d, want EPERM", a.Errno)
+	}
+	if a := c.do(t, "read /proc/self/comm"); a.Errno != 0 {
+		t.Fatalf("/proc gone after the refused umount: errno %d", a.Errno)
+	}
+}
+
+func TestUnknownContainersMountsContinue(t *testing.T) {
+	_, c := startMountAgent(t, "ghost")
+	p := t.TempDir()
+	if a := c.do(t, "mount proc "+p+" 0"); a.Errno != 0 {
+		t.Fatalf("mount -t proc: errno %d", a.Errno)
+	}
+	host, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text == fakeUptime || len(a.Text) == 0 ||
+		len(strings.Fields(a.Text)) != len(strings.Fields(string(host))) {
+		t.Errorf("uptime %q, want the kernel's (like %q)", a.Text, host)
+	}
+	if a := c.do(t, "fsopen proc"); a.Errno != 0 {
+		t.Errorf("fsopen proc of an unknown container: errno %d, want 0 (continued)", a.Errno)
+	}
+	if a := c.do(t, "umount "+p+" 0"); a.Errno != 0 {
+		t.Errorf("umount: errno %d", a.Errno)
+	}
+}
