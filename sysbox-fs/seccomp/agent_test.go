@@ -109,6 +109,9 @@ func child(sock string) error {
 				unix.Close(fd)
 			}
 			a.Errno = childErrno(err)
+		case "openpath": // an O_PATH fd, left open; its number in N
+			fd, err := unix.Open(cmd[1], unix.O_PATH|unix.O_CLOEXEC, 0)
+			a.N, a.Errno = fd, childErrno(err)
 		case "chdir":
 			a.Errno = childErrno(unix.Chdir(cmd[1]))
 		case "read":

@@ -3,6 +3,7 @@ package seccomp
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -201,3 +202,45 @@ func (p protectedMounts) refuses(t umountTarget) bool {
 // umountFlagsKnown are the umount2 flags the kernel accepts; a call with
 // others fails with EINVAL by itself.
 const umountFlagsKnown = unix.MNT_FORCE | unix.MNT_DETACH | unix.MNT_EXPIRE | unix.UMOUNT_NOFOLLOW
+
+// procSelfTarget rewrites a path through the caller's /proc/self or
+// /proc/thread-self ("/proc/self/fd/7": runc mounts onto such paths) for
+// the agent, which resolves paths in the caller's mount namespace but is
+// not a process of the caller's pid namespace, so "self" would not name
+// the caller there. tgid and tid are the caller's ids in its own pid
+// namespace. Other paths are returned as they are.
+func procSelfTarget(target string, tgid, tid int) string {
+	for _, m := range []struct{ link, to string }{
+		{"/proc/self", "/proc/" + strconv.Itoa(tgid)},
+		{"/proc/thread-self", "/proc/" + strconv.Itoa(tgid) + "/task/" + strconv.Itoa(tid)},
+	} {
+		if rest, ok := strings.CutPrefix(target, m.link); ok && (rest == "" || rest[0] == '/') {
+			return m.to + rest
+		}
+	}
+	return target
+}
+
+// innermostIDs parses /proc/<tid>/status for the thread's tgid and tid in
+// its innermost pid namespace (the last NStgid and NSpid fields).
+func innermostIDs(status string) (tgid, tid int, err error) {
+	last := func(key string) (int, error) {
+		for l := range strings.SplitSeq(status, "\n") {
+			if rest, ok := strings.CutPrefix(l, key); ok {
+				f := strings.Fields(rest)
+				if len(f) == 0 {
+					break
+				}
+				return strconv.Atoi(f[len(f)-1])
+			}
+		}
+		return 0, fmt.Errorf("no %s line", key)
+	}
+	if tgid, err = last("NStgid:"); err != nil {
+		return 0, 0, err
+	}
+	if tid, err = last("NSpid:"); err != nil {
+		return 0, 0, err
+	}
+	return tgid, tid, nil
+}

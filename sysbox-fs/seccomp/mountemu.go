@@ -271,8 +271,10 @@ func buildProc(pidns int, pm procMount, files []procFile, trees []int) (int, err
 // mountProc performs the caller's mount -t proc at target: the procfs of
 // the caller's pid namespace with the container's virtual files on top,
 // all built detached and attached at once, so no one ever sees the raw
-// procfs at target.
-func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []procFile) error {
+// procfs at target. valid tells whether the caller still waits for the
+// answer: a caller interrupted by a signal restarts the call, which must
+// not find a procfs already mounted by its first attempt.
+func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []procFile, valid func() bool) error {
 	trees, err := cloneFiles(files, pm.Attrs&unix.MOUNT_ATTR_RDONLY != 0)
 	if err != nil {
 		c.close()
@@ -292,10 +294,20 @@ func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []proc
 		if abandoned.Load() {
 			return unix.ETIMEDOUT
 		}
-		if err := unix.MoveMount(mnt, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		// move_mount does not follow /proc/<pid>/fd/N links (EINVAL):
+		// the target is opened first, as mount(2) follows it.
+		dest, err := unix.Open(target, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", target, err)
+		}
+		defer unix.Close(dest)
+		if !valid() {
+			return errCallerGone
+		}
+		if err := unix.MoveMount(mnt, "", dest, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 			return fmt.Errorf("move_mount procfs to %s: %w", target, err)
 		}
-		if abandoned.Load() { // the caller was told ETIMEDOUT
+		if abandoned.Load() || !valid() { // the caller was told ETIMEDOUT, or went
 			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
 				return fmt.Errorf("undo late procfs mount at %s: %w", target, err)
 			}
@@ -304,7 +316,32 @@ func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []proc
 	}, closeTrees)
 }
 
-// statTarget finds the mount an umount2 of target would act on.
+// selfTarget rewrites target's /proc/self or /proc/thread-self for the
+// caller (procSelfTarget); unchanged when the caller's ids are unreadable.
+func (a *Agent) selfTarget(tid uint32, target string) string {
+	if procSelfTarget(target, 0, 0) == target {
+		return target
+	}
+	b, err := os.ReadFile(a.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(tid), 10) + "/status")
+	if err != nil {
+		return target
+	}
+	tgid, t, err := innermostIDs(string(b))
+	if err != nil {
+		return target
+	}
+	return procSelfTarget(target, tgid, t)
+}
+
+// pathError is a failed lookup of the caller's path: the kernel would
+// fail the call with the same errno.
+type pathError struct{ errno unix.Errno }
+
+func (e pathError) Error() string { return "caller's path: " + e.errno.Error() }
+func (e pathError) Unwrap() error { return e.errno }
+
+// statTarget finds the mount an umount2 of target would act on. A
+// lookup failure is a pathError.
 func statTarget(c *callerNS, target string, flags uint64) (umountTarget, error) {
 	res := new(umountTarget) // written by the namespace thread
 	at := unix.AT_NO_AUTOMOUNT
@@ -314,6 +351,10 @@ func statTarget(c *callerNS, target string, flags uint64) (umountTarget, error) 
 	err := inCaller(c, func(*atomic.Bool) error {
 		var stx unix.Statx_t
 		if err := unix.Statx(unix.AT_FDCWD, target, at, unix.STATX_MNT_ID, &stx); err != nil {
+			var errno unix.Errno
+			if errors.As(err, &errno) {
+				return fmt.Errorf("statx %s: %w", target, pathError{errno})
+			}
 			return fmt.Errorf("statx %s: %w", target, err)
 		}
 		if stx.Mask&unix.STATX_MNT_ID == 0 || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {

@@ -89,6 +89,7 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 	if err != nil {
 		return failed(req, errnoOf(err))
 	}
+	target = a.selfTarget(req.Pid, target)
 	cns, err := a.openCallerNS(ln, req)
 	if err != nil {
 		return continued(req)
@@ -102,7 +103,11 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 		return continued(req)
 	}
 	start := time.Now()
-	if err := a.mountProc(cns, target, pm, pf); err != nil {
+	valid := func() bool { return notifValid(ln.f, req.ID) }
+	if err := a.mountProc(cns, target, pm, pf, valid); err != nil {
+		if errors.Is(err, errCallerGone) {
+			return continued(req) // not taken
+		}
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) ||
 			errors.Is(err, unix.EACCES) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENAMETOOLONG) {
 			log.WithError(err).Debug("seccomp agent: proc mount failed")
@@ -144,9 +149,15 @@ func (a *Agent) answerUmount(ln *listener, req *notif) notifResp {
 	if err != nil {
 		return continued(req)
 	}
-	t, err := statTarget(cns, target, flags)
-	if err != nil {
-		return continued(req) // the kernel finds the same error
+	t, err := statTarget(cns, a.selfTarget(req.Pid, target), flags)
+	var perr pathError
+	switch {
+	case errors.As(err, &perr):
+		// The kernel's own lookup fails the same way; answering it
+		// leaves no path the agent could not check to the kernel.
+		return failed(req, perr.errno)
+	case err != nil:
+		return continued(req)
 	}
 	if a.protectedFor(files, initPid).refuses(t) {
 		ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target}).Debug("seccomp agent: umount of a virtual mount refused")

@@ -177,3 +177,33 @@ func TestUnknownContainersMountsContinue(t *testing.T) {
 		t.Errorf("umount: errno %d", a.Errno)
 	}
 }
+
+// runc mounts onto /proc/self/fd/N; the same path must not let the
+// container unmount a virtual file behind the agent's back.
+func TestProcSelfFdTargetsResolveToTheCallersFiles(t *testing.T) {
+	_, c := startMountAgent(t, "c1")
+	p := t.TempDir()
+	a := c.do(t, "openpath "+p)
+	if a.Errno != 0 {
+		t.Fatal(a.Errno)
+	}
+	viaFd := "/proc/self/fd/" + strconv.Itoa(a.N)
+	if a := c.do(t, "mount proc "+viaFd+" 0"); a.Errno != 0 {
+		t.Fatalf("mount -t proc on %s: errno %d", viaFd, a.Errno)
+	}
+	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
+		t.Fatalf("uptime %q, want the virtual one", a.Text)
+	}
+	a = c.do(t, "openpath "+filepath.Join(p, "uptime"))
+	if a.Errno != 0 {
+		t.Fatal(a.Errno)
+	}
+	for _, link := range []string{"/proc/self/fd/", "/proc/thread-self/fd/"} {
+		if a := c.do(t, "umount "+link+strconv.Itoa(a.N)+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != int(unix.EPERM) {
+			t.Errorf("umount of the virtual uptime through %s: errno %d, want EPERM", link, a.Errno)
+		}
+	}
+	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
+		t.Errorf("uptime after the refused umounts: %q", a.Text)
+	}
+}
