@@ -14,6 +14,20 @@
 //   - sysinfo(2): the container's uptime, memory, swap, loads and thread
 //     count (handler.Sysinfo), written into the caller's struct; the call
 //     returns 0.
+//   - mount(2) of a new procfs (Config.Files set): the agent builds it in
+//     the caller's mount namespace for the caller's pid namespace
+//     (fsopen, fsconfig "pidns", fsmount; never in the caller's user
+//     namespace), puts clones of the container's /proc virtual files
+//     (open_tree of the host-side FUSE files) on it while it is still
+//     detached, and attaches the whole at the target (mountemu.go); MS_RDONLY
+//     and the other per-mount flags are honoured. Only for a caller with
+//     CAP_SYS_ADMIN over its mount and pid namespaces; every other mount
+//     continues.
+//   - umount2(2) of a mount of the container's FUSE tree (a virtual file or
+//     /proc/sys, attached by the runtime or the agent: same device) or of
+//     /proc at the root of the container's init (same mount id): EPERM.
+//   - fsopen(2) of "proc" or "sysfs": ENOSYS, so that tools fall back to
+//     mount(2); the new mount API would build a procfs without the files.
 //   - anything else: FLAG_CONTINUE (the kernel runs the call as is), so a
 //     profile may trap more calls than this agent emulates.
 //
