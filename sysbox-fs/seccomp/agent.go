@@ -22,7 +22,8 @@
 //     detached, and attaches the whole at the target (mountemu.go); MS_RDONLY
 //     and the other per-mount flags are honoured. Only for a caller with
 //     CAP_SYS_ADMIN over its mount and pid namespaces; every other mount
-//     continues.
+//     continues. mount(2) of a new sysfs the same way, in the caller's net
+//     namespace, with the /sys virtual files.
 //   - umount2(2) of a mount of the container's FUSE tree (a virtual file or
 //     /proc/sys, attached by the runtime or the agent: same device) or of
 //     /proc at the root of the container's init (same mount id): EPERM.

@@ -21,6 +21,8 @@ const (
 	continueCall verdict = iota
 	// emulateProc performs a procfs mount with the virtual files on top.
 	emulateProc
+	// emulateSysfs performs a sysfs mount with the virtual files on top.
+	emulateSysfs
 	// refuseENOSYS answers ENOSYS (fsopen of proc and sysfs: tools fall
 	// back to mount(2), which is trapped).
 	refuseENOSYS
@@ -52,12 +54,27 @@ func needsFSType(flags uint64) bool {
 	return mountFlags(flags)&notNewMount == 0
 }
 
-// mountVerdict decides a mount(2) call: only a new procfs is emulated.
+// mountVerdict decides a mount(2) call: only a new procfs or sysfs is
+// emulated.
 func mountVerdict(flags uint64, fstype string) verdict {
-	if !needsFSType(flags) || fstype != "proc" {
+	if !needsFSType(flags) {
 		return continueCall
 	}
-	return emulateProc
+	switch fstype {
+	case "proc":
+		return emulateProc
+	case "sysfs":
+		return emulateSysfs
+	}
+	return continueCall
+}
+
+// fsRoot is where a filesystem type's virtual files live in the container.
+func fsRoot(fstype string) string {
+	if fstype == "sysfs" {
+		return "/sys"
+	}
+	return "/proc"
 }
 
 // fsopenVerdict decides an fsopen(2) call: the new mount API would build a
@@ -71,13 +88,16 @@ func fsopenVerdict(fsname string) verdict {
 	return continueCall
 }
 
-// procMount is an emulated procfs mount: what to ask fsopen/fsconfig/fsmount.
-type procMount struct {
+// newMount is an emulated procfs or sysfs mount: what to ask
+// fsopen/fsconfig/fsmount.
+type newMount struct {
+	// FSType is "proc" or "sysfs".
+	FSType string
 	// Attrs are the MOUNT_ATTR_* flags for fsmount.
 	Attrs uint64
 	// Options are the filesystem options (mount(2)'s data), in order.
 	Options []fsOption
-	// Source is the mount's source name ("proc" when empty in the call).
+	// Source is the mount's source name (FSType when empty in the call).
 	Source string
 }
 
@@ -87,10 +107,10 @@ type fsOption struct {
 	Flag       bool
 }
 
-// procMountFlags are the mount(2) flags a procfs mount honours; the others
+// mountAttrs are the mount(2) flags a new mount honours; the others
 // (MS_SILENT, MS_REC, MS_SYNCHRONOUS, MS_DIRSYNC, MS_LAZYTIME, ...) have no
 // meaning for it and are ignored, as the kernel ignores them.
-func procMountAttrs(flags uint64) uint64 {
+func mountAttrs(flags uint64) uint64 {
 	flags = mountFlags(flags)
 	var attrs uint64
 	for _, m := range []struct{ ms, attr uint64 }{
@@ -116,14 +136,14 @@ func procMountAttrs(flags uint64) uint64 {
 	return attrs
 }
 
-// parseProcMount turns mount(2)'s source, flags and data into an emulated
-// procfs mount. The data is the comma-separated option string procfs takes
-// (hidepid=, gid=, subset=); an empty option ("a,,b") is skipped as the
+// parseNewMount turns mount(2)'s fstype, source, flags and data into an
+// emulated mount. The data is the comma-separated option string (procfs:
+// hidepid=, gid=, subset=); an empty option ("a,,b") is skipped as the
 // kernel does.
-func parseProcMount(source string, flags uint64, data string) (procMount, error) {
-	pm := procMount{Attrs: procMountAttrs(flags), Source: source}
+func parseNewMount(fstype, source string, flags uint64, data string) (newMount, error) {
+	pm := newMount{FSType: fstype, Attrs: mountAttrs(flags), Source: source}
 	if pm.Source == "" {
-		pm.Source = "proc"
+		pm.Source = fstype
 	}
 	for opt := range strings.SplitSeq(data, ",") {
 		if opt == "" {
@@ -131,32 +151,32 @@ func parseProcMount(source string, flags uint64, data string) (procMount, error)
 		}
 		k, v, hasValue := strings.Cut(opt, "=")
 		if k == "" {
-			return procMount{}, fmt.Errorf("mount option %q: %w", opt, unix.EINVAL)
+			return newMount{}, fmt.Errorf("mount option %q: %w", opt, unix.EINVAL)
 		}
 		pm.Options = append(pm.Options, fsOption{Key: k, Value: v, Flag: !hasValue})
 	}
 	return pm, nil
 }
 
-// procFile is a virtual file (or directory) to put on a new procfs: Rel is
-// its path relative to the procfs root ("meminfo", "sys"), Source the
-// host-side FUSE file it is a copy of.
-type procFile struct {
+// mountFile is a virtual file (or directory) to put on a new procfs or
+// sysfs: Rel is its path relative to the filesystem's root ("meminfo",
+// "sys"), Source the host-side FUSE file it is a copy of.
+type mountFile struct {
 	Rel, Source string
 }
 
-// procFiles picks the virtual files under /proc from a container's list
-// (the destinations PreRegister answers). Destinations are cleaned; the
-// /proc root itself and paths outside /proc are left out.
-func procFiles(files []VirtualFile) []procFile {
-	var out []procFile
+// filesUnder picks the virtual files under root ("/proc", "/sys") from a
+// container's list (the destinations PreRegister answers). Destinations
+// are cleaned; root itself and paths outside it are left out.
+func filesUnder(files []VirtualFile, root string) []mountFile {
+	var out []mountFile
 	for _, f := range files {
 		dest := path.Clean("/" + f.Destination)
-		rel, ok := strings.CutPrefix(dest, "/proc/")
+		rel, ok := strings.CutPrefix(dest, root+"/")
 		if !ok || rel == "" || f.Source == "" {
 			continue
 		}
-		out = append(out, procFile{Rel: rel, Source: f.Source})
+		out = append(out, mountFile{Rel: rel, Source: f.Source})
 	}
 	return out
 }

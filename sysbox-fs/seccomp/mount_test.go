@@ -19,7 +19,8 @@ func TestMountVerdictEmulatesOnlyNewProcfs(t *testing.T) {
 		{"proc read-only nosuid", unix.MS_RDONLY | unix.MS_NOSUID, "proc", emulateProc},
 		{"proc with the old magic flags value", msMgcVal | unix.MS_NODEV, "proc", emulateProc},
 		{"tmpfs", 0, "tmpfs", continueCall},
-		{"sysfs (not emulated yet)", 0, "sysfs", continueCall},
+		{"sysfs", unix.MS_RDONLY, "sysfs", emulateSysfs},
+		{"sysfs remount", unix.MS_REMOUNT, "sysfs", continueCall},
 		{"procfs name is case-sensitive", 0, "Proc", continueCall},
 		{"remount of a proc", unix.MS_REMOUNT | unix.MS_RDONLY, "proc", continueCall},
 		{"bind of /proc", unix.MS_BIND | unix.MS_REC, "proc", continueCall},
@@ -65,8 +66,8 @@ func TestProcMountAttrsHonourTheFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := procMountAttrs(tc.flags); got != tc.want {
-				t.Fatalf("procMountAttrs(%#x) = %#x, want %#x", tc.flags, got, tc.want)
+			if got := mountAttrs(tc.flags); got != tc.want {
+				t.Fatalf("mountAttrs(%#x) = %#x, want %#x", tc.flags, got, tc.want)
 			}
 		})
 	}
@@ -93,7 +94,7 @@ func TestParseProcMountOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pm, err := parseProcMount(tc.source, unix.MS_RDONLY, tc.data)
+			pm, err := parseNewMount("proc", tc.source, unix.MS_RDONLY, tc.data)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("error %v, want %v", err, tc.wantErr)
@@ -124,13 +125,17 @@ func TestProcFilesPicksTheProcEntries(t *testing.T) {
 		{Destination: "/proc/../etc/passwd", Source: "/z"},
 		{Destination: "/proc/stat", Source: ""},
 	}
-	want := []procFile{
+	want := []mountFile{
 		{Rel: "meminfo", Source: "/var/lib/sysboxfs/c1/proc/meminfo"},
 		{Rel: "sys", Source: "/var/lib/sysboxfs/c1/proc/sys"},
 		{Rel: "uptime", Source: "/var/lib/sysboxfs/c1/proc/uptime"},
 	}
-	if got := procFiles(files); !reflect.DeepEqual(got, want) {
+	if got := filesUnder(files, "/proc"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	wantSys := []mountFile{{Rel: "devices/system/cpu/online", Source: "/var/lib/sysboxfs/c1/sys/devices/system/cpu/online"}}
+	if got := filesUnder(files, "/sys"); !reflect.DeepEqual(got, wantSys) {
+		t.Fatalf("under /sys: got %+v\nwant %+v", got, wantSys)
 	}
 }
 

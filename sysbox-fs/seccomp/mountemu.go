@@ -16,7 +16,7 @@ import (
 	"github.com/sysboxd/sysboxd/internal/mountns"
 )
 
-// The kernel half of the mount traps: procfs mounts performed in the
+// The kernel half of the mount traps: procfs and sysfs mounts performed in the
 // caller's mount namespace with the virtual files on top, and the umount2
 // check. The agent never joins the caller's user namespace (fsopen would
 // fail there); it joins only the mount namespace, on a thread of its own
@@ -48,11 +48,11 @@ const (
 // and checked to be the caller's (the notification was still valid after
 // the opens).
 type callerNS struct {
-	mnt, pid, user, root, cwd int
+	mnt, pid, net, user, root, cwd int
 }
 
 func (c *callerNS) close() {
-	for _, fd := range []int{c.mnt, c.pid, c.user, c.root, c.cwd} {
+	for _, fd := range []int{c.mnt, c.pid, c.net, c.user, c.root, c.cwd} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -62,7 +62,7 @@ func (c *callerNS) close() {
 // openCallerNS opens what the mount traps need of the caller tid.
 func (a *Agent) openCallerNS(ln *listener, req *notif) (*callerNS, error) {
 	base := a.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(req.Pid), 10)
-	c := &callerNS{mnt: -1, pid: -1, user: -1, root: -1, cwd: -1}
+	c := &callerNS{mnt: -1, pid: -1, net: -1, user: -1, root: -1, cwd: -1}
 	for _, o := range []struct {
 		fd    *int
 		path  string
@@ -70,6 +70,7 @@ func (a *Agent) openCallerNS(ln *listener, req *notif) (*callerNS, error) {
 	}{
 		{&c.mnt, "ns/mnt", unix.O_RDONLY},
 		{&c.pid, "ns/pid", unix.O_RDONLY},
+		{&c.net, "ns/net", unix.O_RDONLY},
 		{&c.user, "ns/user", unix.O_RDONLY},
 		{&c.root, "root", unix.O_PATH | unix.O_DIRECTORY},
 		{&c.cwd, "cwd", unix.O_PATH | unix.O_DIRECTORY},
@@ -111,11 +112,11 @@ func (c *callerNS) ownedByCaller(ns int) (bool, error) {
 	return sameNS(owner, c.user)
 }
 
-// mayMountProc tells whether the caller could mount a procfs itself: it
-// has CAP_SYS_ADMIN in its user namespace, which owns both its mount and
-// its pid namespace. Otherwise the kernel decides (the call continues):
-// the agent never lends the caller privileges it lacks.
-func (a *Agent) mayMountProc(req *notif, c *callerNS) (bool, error) {
+// mayMount tells whether the caller could mount a procfs (sysfs) itself:
+// it has CAP_SYS_ADMIN in its user namespace, which owns both its mount
+// and its pid (net) namespace. Otherwise the kernel decides (the call
+// continues): the agent never lends the caller privileges it lacks.
+func (a *Agent) mayMount(req *notif, c *callerNS, fstype string) (bool, error) {
 	capEff, err := a.capEff(req.Pid)
 	if err != nil {
 		return false, err
@@ -123,7 +124,11 @@ func (a *Agent) mayMountProc(req *notif, c *callerNS) (bool, error) {
 	if capEff&(1<<capSysAdmin) == 0 {
 		return false, nil
 	}
-	for _, ns := range []int{c.mnt, c.pid} {
+	fsNS := c.pid
+	if fstype == "sysfs" {
+		fsNS = c.net
+	}
+	for _, ns := range []int{c.mnt, fsNS} {
 		ok, err := c.ownedByCaller(ns)
 		if err != nil || !ok {
 			return false, err
@@ -189,10 +194,10 @@ func inCaller(c *callerNS, fn func(abandoned *atomic.Bool) error, cleanup func()
 }
 
 // cloneFiles clones the host-side FUSE files (open_tree) with the flags
-// the runtime gives them: files read-only, nosuid, nodev, noexec;
-// directories (/proc/sys) nosuid, nodev, read-only too when the procfs
-// is. The caller closes the fds.
-func cloneFiles(files []procFile, rdonly bool) ([]int, error) {
+// the runtime gives them: all nosuid, nodev; files noexec, and read-only
+// under /proc; /proc/sys (a directory) executable; everything read-only
+// when the new mount is. The caller closes the fds.
+func cloneFiles(files []mountFile, fstype string, rdonly bool) ([]int, error) {
 	fds := make([]int, 0, len(files))
 	fail := func(err error) ([]int, error) {
 		for _, fd := range fds {
@@ -206,9 +211,11 @@ func cloneFiles(files []procFile, rdonly bool) ([]int, error) {
 			return fail(fmt.Errorf("stat %s: %w", f.Source, err))
 		}
 		attrs := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			attrs |= unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC
-		} else if rdonly {
+		dir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if !dir || fstype != "proc" {
+			attrs |= unix.MOUNT_ATTR_NOEXEC
+		}
+		if rdonly || !dir && fstype == "proc" {
 			attrs |= unix.MOUNT_ATTR_RDONLY
 		}
 		fd, err := mountns.Clone(f.Source)
@@ -223,20 +230,30 @@ func cloneFiles(files []procFile, rdonly bool) ([]int, error) {
 	return fds, nil
 }
 
-// buildProc makes a detached procfs for pid namespace pidns with the
-// virtual files (trees, at files' Rel paths) on top. Files the new procfs
-// does not show (subset=pid) are left out. The caller closes the fd.
-func buildProc(pidns int, pm procMount, files []procFile, trees []int) (int, error) {
-	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+// buildFS makes a detached procfs for the caller's pid namespace (sysfs
+// for its net namespace) with the virtual files (trees, at files' Rel
+// paths) on top. Files the new mount does not show (procfs subset=pid, a
+// module not loaded) are left out. Call it on a namespace thread (sysfs
+// joins the caller's net namespace). The caller closes the fd.
+func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int) (int, error) {
+	if pm.FSType == "sysfs" {
+		// sysfs shows the net devices of the mounter's net namespace.
+		if err := unix.Setns(c.net, unix.CLONE_NEWNET); err != nil {
+			return -1, fmt.Errorf("setns net: %w", err)
+		}
+	}
+	fs, err := unix.Fsopen(pm.FSType, unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return -1, fmt.Errorf("fsopen proc: %w", err)
+		return -1, fmt.Errorf("fsopen %s: %w", pm.FSType, err)
 	}
 	defer unix.Close(fs)
 	if err := unix.FsconfigSetString(fs, "source", pm.Source); err != nil {
 		return -1, fmt.Errorf("fsconfig source: %w", err)
 	}
-	if err := unix.FsconfigSetFd(fs, "pidns", pidns); err != nil {
-		return -1, fmt.Errorf("fsconfig pidns: %w", err)
+	if pm.FSType == "proc" {
+		if err := unix.FsconfigSetFd(fs, "pidns", c.pid); err != nil {
+			return -1, fmt.Errorf("fsconfig pidns: %w", err)
+		}
 	}
 	for _, o := range pm.Options {
 		if o.Flag {
@@ -258,24 +275,25 @@ func buildProc(pidns int, pm procMount, files []procFile, trees []int) (int, err
 	for i, f := range files {
 		err := unix.MoveMount(trees[i], "", mnt, f.Rel, unix.MOVE_MOUNT_F_EMPTY_PATH)
 		if errors.Is(err, unix.ENOENT) {
-			continue // not in this procfs (subset=pid)
+			continue // not in this mount (procfs subset=pid)
 		}
 		if err != nil {
 			unix.Close(mnt)
-			return -1, fmt.Errorf("move_mount %s onto the new procfs: %w", f.Rel, err)
+			return -1, fmt.Errorf("move_mount %s onto the new %s: %w", f.Rel, pm.FSType, err)
 		}
 	}
 	return mnt, nil
 }
 
-// mountProc performs the caller's mount -t proc at target: the procfs of
-// the caller's pid namespace with the container's virtual files on top,
-// all built detached and attached at once, so no one ever sees the raw
-// procfs at target. valid tells whether the caller still waits for the
-// answer: a caller interrupted by a signal restarts the call, which must
-// not find a procfs already mounted by its first attempt.
-func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []procFile, valid func() bool) error {
-	trees, err := cloneFiles(files, pm.Attrs&unix.MOUNT_ATTR_RDONLY != 0)
+// mountNew performs the caller's mount -t proc (sysfs) at target: a procfs
+// of the caller's pid namespace (a sysfs of its net namespace) with the
+// container's virtual files on top, all built detached and attached at
+// once, so no one ever sees the raw filesystem at target. valid tells
+// whether the caller still waits for the answer: a caller interrupted by a
+// signal restarts the call, which must not find a mount already made by
+// its first attempt.
+func (a *Agent) mountNew(c *callerNS, target string, pm newMount, files []mountFile, valid func() bool) error {
+	trees, err := cloneFiles(files, pm.FSType, pm.Attrs&unix.MOUNT_ATTR_RDONLY != 0)
 	if err != nil {
 		c.close()
 		return err
@@ -286,7 +304,7 @@ func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []proc
 		}
 	}
 	return inCaller(c, func(abandoned *atomic.Bool) error {
-		mnt, err := buildProc(c.pid, pm, files, trees)
+		mnt, err := buildFS(c, pm, files, trees)
 		if err != nil {
 			return err
 		}
@@ -305,11 +323,11 @@ func (a *Agent) mountProc(c *callerNS, target string, pm procMount, files []proc
 			return errCallerGone
 		}
 		if err := unix.MoveMount(mnt, "", dest, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-			return fmt.Errorf("move_mount procfs to %s: %w", target, err)
+			return fmt.Errorf("move_mount %s to %s: %w", pm.FSType, target, err)
 		}
 		if abandoned.Load() || !valid() { // the caller was told ETIMEDOUT, or went
 			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
-				return fmt.Errorf("undo late procfs mount at %s: %w", target, err)
+				return fmt.Errorf("undo late mount at %s: %w", target, err)
 			}
 		}
 		return nil

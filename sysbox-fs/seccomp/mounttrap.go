@@ -57,7 +57,7 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 	}
 	defer mem.close()
 	fstype, err := mem.readString(args[2], maxFSType)
-	if err != nil || mountVerdict(flags, fstype) != emulateProc {
+	if v := mountVerdict(flags, fstype); err != nil || v != emulateProc && v != emulateSysfs {
 		return continued(req) // the kernel reads (and fails on) the same bad pointer
 	}
 	target, err := mem.readString(args[1], maxPath)
@@ -80,12 +80,12 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 		return continued(req) // caller gone: the answer is not taken
 	}
 	_, files, ok := a.known(ln)
-	pf := procFiles(files)
+	pf := filesUnder(files, fsRoot(fstype))
 	if !ok || len(pf) == 0 {
 		return continued(req)
 	}
-	log := ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target})
-	pm, err := parseProcMount(source, flags, data)
+	log := ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target, "fstype": fstype})
+	pm, err := parseNewMount(fstype, source, flags, data)
 	if err != nil {
 		return failed(req, errnoOf(err))
 	}
@@ -94,29 +94,29 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 	if err != nil {
 		return continued(req)
 	}
-	may, err := a.mayMountProc(req, cns)
+	may, err := a.mayMount(req, cns, fstype)
 	if err != nil || !may {
 		cns.close()
 		if err != nil {
-			log.WithError(err).Debug("seccomp agent: proc mount left to the kernel")
+			log.WithError(err).Debug("seccomp agent: mount left to the kernel")
 		}
 		return continued(req)
 	}
 	start := time.Now()
 	valid := func() bool { return notifValid(ln.f, req.ID) }
-	if err := a.mountProc(cns, target, pm, pf, valid); err != nil {
+	if err := a.mountNew(cns, target, pm, pf, valid); err != nil {
 		if errors.Is(err, errCallerGone) {
 			return continued(req) // not taken
 		}
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) ||
 			errors.Is(err, unix.EACCES) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENAMETOOLONG) {
-			log.WithError(err).Debug("seccomp agent: proc mount failed")
+			log.WithError(err).Debug("seccomp agent: emulated mount failed")
 		} else {
-			log.WithError(err).Warn("seccomp agent: proc mount failed")
+			log.WithError(err).Warn("seccomp agent: emulated mount failed")
 		}
 		return failed(req, errnoOf(err))
 	}
-	log.WithField("took", time.Since(start)).Debug("seccomp agent: proc mounted with the virtual files")
+	log.WithField("took", time.Since(start)).Debug("seccomp agent: mounted with the virtual files on top")
 	return notifResp{ID: req.ID, Val: 0}
 }
 

@@ -15,6 +15,7 @@ import (
 const (
 	fakeUptime  = "4242.00 8000.00\n"
 	fakeMeminfo = "MemTotal:         262144 kB\n"
+	fakeOnline  = "0\n"
 )
 
 // fakeTree makes a container's "FUSE tree" on a tmpfs of its own (so its
@@ -27,7 +28,8 @@ func fakeTree(t *testing.T) []VirtualFile {
 		t.Fatalf("mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	for name, text := range map[string]string{"proc/uptime": fakeUptime, "proc/meminfo": fakeMeminfo, "proc/sys/marker": "virtual sys\n"} {
+	for name, text := range map[string]string{"proc/uptime": fakeUptime, "proc/meminfo": fakeMeminfo, "proc/sys/marker": "virtual sys\n",
+		"sys/devices/system/cpu/online": fakeOnline} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -40,6 +42,7 @@ func fakeTree(t *testing.T) []VirtualFile {
 		{Destination: "/proc/meminfo", Source: filepath.Join(dir, "proc/meminfo")},
 		{Destination: "/proc/sys", Source: filepath.Join(dir, "proc/sys")},
 		{Destination: "/proc/uptime", Source: filepath.Join(dir, "proc/uptime")},
+		{Destination: "/sys/devices/system/cpu/online", Source: filepath.Join(dir, "sys/devices/system/cpu/online")},
 	}
 }
 
@@ -205,5 +208,29 @@ func TestProcSelfFdTargetsResolveToTheCallersFiles(t *testing.T) {
 	}
 	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
 		t.Errorf("uptime after the refused umounts: %q", a.Text)
+	}
+}
+
+func TestSysfsMountGetsTheVirtualFilesOnTop(t *testing.T) {
+	_, c := startMountAgent(t, "c1")
+	p := t.TempDir()
+	if a := c.do(t, "mount sysfs "+p+" "+strconv.Itoa(unix.MS_RDONLY)); a.Errno != 0 {
+		t.Fatalf("mount -t sysfs -o ro: errno %d", a.Errno)
+	}
+	online := filepath.Join(p, "devices/system/cpu/online")
+	if a := c.do(t, "read "+online); a.Text != fakeOnline {
+		t.Errorf("cpu/online %q, want the virtual %q", a.Text, fakeOnline)
+	}
+	if a := c.do(t, "read "+filepath.Join(p, "class/net/lo/ifindex")); a.Errno != 0 || a.Text != "1\n" {
+		t.Errorf("class/net/lo/ifindex: errno %d, %q; want a real sysfs of the caller's net namespace", a.Errno, a.Text)
+	}
+	if a := c.do(t, "mountopts "+p); !strings.HasPrefix(a.Text, "ro,") {
+		t.Errorf("sysfs mount options %q, want ro", a.Text)
+	}
+	if a := c.do(t, "umount "+online+" 0"); a.Errno != int(unix.EPERM) {
+		t.Errorf("umount cpu/online: errno %d, want EPERM", a.Errno)
+	}
+	if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
+		t.Errorf("umount -l of the sysfs: errno %d, want 0", a.Errno)
 	}
 }

@@ -178,3 +178,18 @@ func TestInnerDockerContainerSeesTheVirtualMeminfo(t *testing.T) {
 		t.Fatalf("inner container's MemTotal %q kB, want the system container's 524288\n%s", got, out)
 	}
 }
+
+func TestSysfsMountedInsideShowsTheContainersCPUs(t *testing.T) {
+	out := sysRun(t, "--cpuset-cpus", "0", busybox, "sh", "-c",
+		"mkdir /s && mount -t sysfs sysfs /s && echo online $(cat /s/devices/system/cpu/online) && "+
+			"echo lo $(cat /s/class/net/lo/ifindex) && umount /s/devices/system/cpu/online; echo umount=$?")
+	if got := fieldAfter(out, "online"); got != strings.TrimSpace(sysRun(t, "--cpuset-cpus", "0", busybox, "cat", "/sys/devices/system/cpu/online")) || got != "0" {
+		t.Errorf("cpu/online in the new sysfs %q, want the container's 0\n%s", got, out)
+	}
+	if got := fieldAfter(out, "lo"); got != "1" {
+		t.Errorf("class/net/lo/ifindex %q, want 1 (the container's net namespace)\n%s", got, out)
+	}
+	if got := fieldAfter(out, "umount="); got == "0" || got == "" {
+		t.Errorf("umount of the virtual cpu/online: %q, want a failure\n%s", got, out)
+	}
+}
