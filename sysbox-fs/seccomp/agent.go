@@ -492,17 +492,15 @@ func (a *Agent) serve(ln *listener) {
 
 // answer handles one notification and returns the reply.
 func (a *Agent) answer(ln *listener, req *notif) notifResp {
-	if req.Data.Arch != a.arch {
-		return continued(req)
-	}
-	switch req.Data.Nr {
-	case unix.SYS_SYSINFO:
+	if req.Data.Arch == a.arch && req.Data.Nr == unix.SYS_SYSINFO {
 		return a.answerSysinfo(ln, req)
-	case unix.SYS_MOUNT:
+	}
+	switch mountCallOf(a.arch, req.Data.Arch, req.Data.Nr) {
+	case callMount:
 		return a.answerMount(ln, req)
-	case unix.SYS_UMOUNT2:
+	case callUmount2:
 		return a.answerUmount(ln, req)
-	case unix.SYS_FSOPEN:
+	case callFsopen:
 		return a.answerFsopen(ln, req)
 	}
 	return continued(req)

@@ -264,3 +264,57 @@ func innermostIDs(status string) (tgid, tid int, err error) {
 	}
 	return tgid, tid, nil
 }
+
+// mountCall is a trapped mount-related syscall, whatever its ABI.
+type mountCall int
+
+const (
+	callOther mountCall = iota
+	callMount
+	callUmount2
+	callFsopen
+)
+
+// The i386 and x32 numbers of the mount calls: programs of those ABIs run
+// on x86-64 and pass the same arguments (pointers zero-extended), so they
+// are trapped and answered too; otherwise a 32-bit umount2 would unmount
+// a virtual file.
+const (
+	i386Mount   = 21
+	i386Umount2 = 52
+	i386Fsopen  = 430
+	x32Bit      = 0x40000000
+)
+
+// mountCallOf names the call nr of architecture arch for an agent running
+// on native; callOther for anything else (continued).
+func mountCallOf(native, arch uint32, nr int32) mountCall {
+	if native == 0 {
+		return callOther
+	}
+	if arch == native {
+		if native == unix.AUDIT_ARCH_X86_64 && nr&x32Bit != 0 {
+			nr &^= x32Bit // x32: the x86-64 numbers with the x32 bit
+		}
+		switch nr {
+		case unix.SYS_MOUNT:
+			return callMount
+		case unix.SYS_UMOUNT2:
+			return callUmount2
+		case unix.SYS_FSOPEN:
+			return callFsopen
+		}
+		return callOther
+	}
+	if native == unix.AUDIT_ARCH_X86_64 && arch == unix.AUDIT_ARCH_I386 {
+		switch nr {
+		case i386Mount:
+			return callMount
+		case i386Umount2:
+			return callUmount2
+		case i386Fsopen:
+			return callFsopen
+		}
+	}
+	return callOther
+}

@@ -189,3 +189,33 @@ func TestInnermostIDsTakeTheLastNamespace(t *testing.T) {
 		t.Fatal("no error for a status without NStgid")
 	}
 }
+
+func TestMountCallOfCoversTheCompatABIs(t *testing.T) {
+	const x86 = unix.AUDIT_ARCH_X86_64
+	tests := []struct {
+		name   string
+		native uint32
+		arch   uint32
+		nr     int32
+		want   mountCall
+	}{
+		{"x86-64 mount", x86, x86, unix.SYS_MOUNT, callMount},
+		{"x86-64 umount2", x86, x86, unix.SYS_UMOUNT2, callUmount2},
+		{"x86-64 fsopen", x86, x86, unix.SYS_FSOPEN, callFsopen},
+		{"x86-64 sysinfo is not a mount call", x86, x86, unix.SYS_SYSINFO, callOther},
+		{"x32 umount2", x86, x86, x32Bit | unix.SYS_UMOUNT2, callUmount2},
+		{"i386 mount", x86, unix.AUDIT_ARCH_I386, 21, callMount},
+		{"i386 umount2", x86, unix.AUDIT_ARCH_I386, 52, callUmount2},
+		{"i386 fsopen", x86, unix.AUDIT_ARCH_I386, 430, callFsopen},
+		{"i386 number 165 is not mount", x86, unix.AUDIT_ARCH_I386, 165, callOther},
+		{"unknown native arch", 0, 0, unix.SYS_MOUNT, callOther},
+		{"another arch", x86, unix.AUDIT_ARCH_AARCH64, unix.SYS_MOUNT, callOther},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mountCallOf(tc.native, tc.arch, tc.nr); got != tc.want {
+				t.Fatalf("mountCallOf = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
