@@ -42,7 +42,8 @@ func errnoOf(err error) unix.Errno {
 	return unix.EPERM
 }
 
-// answerMount emulates mount -t proc; every other mount continues.
+// answerMount emulates mount -t proc and mount -t sysfs; every other mount
+// continues.
 //
 // mount(source, target, fstype, flags, data).
 func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
@@ -127,8 +128,9 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 // umount2(target, flags).
 func (a *Agent) answerUmount(ln *listener, req *notif) notifResp {
 	flags := req.Data.Args[1]
-	if a.cfg.Files == nil || flags&^umountFlagsKnown != 0 || flags&unix.MNT_EXPIRE != 0 {
-		// Unknown flags fail with EINVAL, MNT_EXPIRE only marks the mount.
+	if a.cfg.Files == nil || flags&^umountFlagsKnown != 0 {
+		// Unknown flags fail with EINVAL. (MNT_EXPIRE is checked too: a
+		// second call unmounts an unused mount.)
 		return continued(req)
 	}
 	mem, err := a.openCallerMem(ln, req)

@@ -80,7 +80,7 @@ func TestProcMountGetsTheVirtualFilesOnTop(t *testing.T) {
 	}
 	// The virtual files cannot be unmounted; the procfs itself can.
 	for _, f := range []string{"uptime", "meminfo", "sys"} {
-		for _, flags := range []int{0, unix.MNT_DETACH} {
+		for _, flags := range []int{0, unix.MNT_DETACH, unix.MNT_EXPIRE} {
 			if a := c.do(t, "umount "+filepath.Join(p, f)+" "+strconv.Itoa(flags)); a.Errno != int(unix.EPERM) {
 				t.Errorf("umount %s (flags %#x): errno %d, want EPERM", f, flags, a.Errno)
 			}
