@@ -99,6 +99,8 @@ func child(sock string) error {
 				data = cmd[4]
 			}
 			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], cmd[1], flags, data))
+		case "move": // mount --move SOURCE TARGET
+			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], "", unix.MS_MOVE, ""))
 		case "umount": // umount TARGET FLAGS
 			var flags int
 			fmt.Sscan(cmd[2], &flags)

@@ -49,6 +49,9 @@ func errnoOf(err error) unix.Errno {
 func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 	args := req.Data.Args
 	flags := args[3]
+	if a.cfg.Files != nil && mountFlags(flags)&unix.MS_MOVE != 0 {
+		return a.answerMove(ln, req)
+	}
 	if a.cfg.Files == nil || !needsFSType(flags) || args[2] == 0 {
 		return continued(req)
 	}
@@ -121,6 +124,24 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 	return notifResp{ID: req.ID, Val: 0}
 }
 
+// answerMove refuses to move a virtual mount away (which uncovers the
+// host's file as an umount would).
+//
+// mount(source, target, _, MS_MOVE, _).
+func (a *Agent) answerMove(ln *listener, req *notif) notifResp {
+	mem, err := a.openCallerMem(ln, req)
+	if err != nil {
+		return continued(req)
+	}
+	source, err := mem.readString(req.Data.Args[0], maxPath)
+	ok := err == nil && mem.ok()
+	mem.close()
+	if !ok {
+		return continued(req)
+	}
+	return a.guard(ln, req, source, 0, "move")
+}
+
 // answerUmount refuses (EPERM) to unmount the container's virtual files,
 // wherever they are attached, and its root /proc; everything else
 // continues.
@@ -143,6 +164,14 @@ func (a *Agent) answerUmount(ln *listener, req *notif) notifResp {
 	if !ok {
 		return continued(req)
 	}
+	return a.guard(ln, req, target, flags, "umount")
+}
+
+// guard refuses (EPERM) a call that would take the mount at path (looked
+// up as umount2 with flags does) off its place, when that mount is one
+// of the container's virtual mounts or its root /proc; otherwise the call
+// continues.
+func (a *Agent) guard(ln *listener, req *notif, target string, flags uint64, what string) notifResp {
 	initPid, files, ok := a.known(ln)
 	if !ok {
 		return continued(req)
@@ -162,7 +191,7 @@ func (a *Agent) answerUmount(ln *listener, req *notif) notifResp {
 		return continued(req)
 	}
 	if a.protectedFor(files, initPid).refuses(t) {
-		ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target}).Debug("seccomp agent: umount of a virtual mount refused")
+		ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target}).Debug("seccomp agent: " + what + " of a virtual mount refused")
 		return failed(req, unix.EPERM)
 	}
 	return continued(req)

@@ -86,9 +86,19 @@ func TestProcMountGetsTheVirtualFilesOnTop(t *testing.T) {
 			}
 		}
 	}
-	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
-		t.Errorf("uptime after the refused umount: %q", a.Text)
+	// Nor moved away.
+	elsewhere := t.TempDir()
+	if a := c.do(t, "move "+filepath.Join(p, "uptime")+" "+elsewhere); a.Errno != int(unix.EPERM) {
+		t.Errorf("mount --move of uptime: errno %d, want EPERM", a.Errno)
 	}
+	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
+		t.Errorf("uptime after the refused umount and move: %q", a.Text)
+	}
+	// Moving the procfs itself is the kernel's business.
+	if a := c.do(t, "move "+p+" "+elsewhere); a.Errno != 0 {
+		t.Errorf("mount --move of the procfs: errno %d, want 0", a.Errno)
+	}
+	p = elsewhere
 	if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
 		t.Errorf("umount -l of the procfs: errno %d, want 0 (continued)", a.Errno)
 	}

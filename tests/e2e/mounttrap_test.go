@@ -115,12 +115,12 @@ func TestUnshareMountProcShowsInnerPidsAndTheVirtualMeminfo(t *testing.T) {
 func TestVirtualFilesAndRootProcCannotBeUnmounted(t *testing.T) {
 	out := sysRun(t, "--memory", "256m", busybox, "sh", "-c",
 		"umount /proc/meminfo; echo meminfo=$?; umount -l /proc/uptime; echo uptime=$?; umount -l /proc/sys; echo sys=$?; "+
-			"umount -l /proc; echo proc=$?; "+
+			"umount -l /proc; echo proc=$?; touch /xf; mount --move /proc/uptime /xf; echo move=$?; "+
 			"unshare -m sh -c 'umount /proc/meminfo; echo inner=$?'; "+
 			"mkdir /p && mount -t proc proc /p && umount /p/meminfo; echo new=$?; "+
 			"grep MemTotal /proc/meminfo; grep MemTotal /p/meminfo; "+
 			"mkdir /t && mount -t tmpfs tmpfs /t && umount /t; echo tmpfs=$?; umount -l /p; echo newproc=$?")
-	for _, k := range []string{"meminfo=", "uptime=", "sys=", "proc=", "inner=", "new="} {
+	for _, k := range []string{"meminfo=", "uptime=", "sys=", "proc=", "move=", "inner=", "new="} {
 		if got := fieldAfter(out, k); got == "0" || got == "" {
 			t.Errorf("umount %s gave %q, want a failure\n%s", strings.TrimSuffix(k, "="), got, out)
 		}
