@@ -24,9 +24,11 @@
 //     CAP_SYS_ADMIN over its mount and pid namespaces; every other mount
 //     continues. mount(2) of a new sysfs the same way, in the caller's net
 //     namespace, with the /sys virtual files.
-//   - umount2(2) of a mount of the container's FUSE tree (a virtual file or
-//     /proc/sys, attached by the runtime or the agent: same device) or of
-//     /proc at the root of the container's init (same mount id): EPERM.
+//   - umount2(2), mount(2) MS_MOVE and move_mount(2) of a mount of the
+//     container's FUSE tree (a virtual file or /proc/sys, attached by the
+//     runtime or the agent: same device) or of /proc at the root of the
+//     container's init (same mount id): EPERM. The i386 and x32 forms of
+//     the mount calls are answered as the native ones.
 //   - fsopen(2) of "proc" or "sysfs": ENOSYS, so that tools fall back to
 //     mount(2); the new mount API would build a procfs without the files.
 //   - anything else: FLAG_CONTINUE (the kernel runs the call as is), so a
@@ -502,6 +504,8 @@ func (a *Agent) answer(ln *listener, req *notif) notifResp {
 		return a.answerUmount(ln, req)
 	case callFsopen:
 		return a.answerFsopen(ln, req)
+	case callMoveMount:
+		return a.answerMoveMount(ln, req)
 	}
 	return continued(req)
 }

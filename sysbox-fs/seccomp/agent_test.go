@@ -101,6 +101,15 @@ func child(sock string) error {
 			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], cmd[1], flags, data))
 		case "move": // mount --move SOURCE TARGET
 			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], "", unix.MS_MOVE, ""))
+		case "movemount": // move_mount SOURCE TARGET (by paths)
+			a.Errno = childErrno(unix.MoveMount(unix.AT_FDCWD, cmd[1], unix.AT_FDCWD, cmd[2], 0))
+		case "movemountfd": // move_mount of an O_PATH fd of SOURCE to TARGET
+			fd, err := unix.Open(cmd[1], unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err == nil {
+				err = unix.MoveMount(fd, "", unix.AT_FDCWD, cmd[2], unix.MOVE_MOUNT_F_EMPTY_PATH)
+				unix.Close(fd)
+			}
+			a.Errno = childErrno(err)
 		case "umount": // umount TARGET FLAGS
 			var flags int
 			fmt.Sscan(cmd[2], &flags)
@@ -146,7 +155,7 @@ func child(sock string) error {
 }
 
 // installFilter loads a filter that notifies sysinfo, getppid, mount,
-// umount2 and fsopen (native
+// umount2, fsopen and move_mount (native
 // arch) and allows everything else; it returns the notify fd.
 func installFilter() (int, error) {
 	const (
@@ -158,18 +167,19 @@ func installFilter() (int, error) {
 	)
 	prog := []unix.SockFilter{
 		{Code: ldW, K: arOff},
-		{Code: jeqK, Jt: 0, Jf: 4, K: nativeArch()},
+		{Code: jeqK, Jt: 0, Jf: 0, K: nativeArch()},
 		{Code: ldW, K: nrOff},
-		{Code: jeqK, Jt: 5, Jf: 0, K: unix.SYS_SYSINFO},
-		{Code: jeqK, Jt: 4, Jf: 0, K: unix.SYS_GETPPID},
-		{Code: jeqK, Jt: 3, Jf: 0, K: unix.SYS_MOUNT},
-		{Code: jeqK, Jt: 2, Jf: 0, K: unix.SYS_UMOUNT2},
-		{Code: jeqK, Jt: 1, Jf: 0, K: unix.SYS_FSOPEN},
-		{Code: retK, K: unix.SECCOMP_RET_ALLOW},
-		{Code: retK, K: unix.SECCOMP_RET_USER_NOTIF},
 	}
-	// Jump offsets: arch mismatch -> allow (index 8).
-	prog[1].Jf = 6
+	trapped := []uint32{unix.SYS_SYSINFO, unix.SYS_GETPPID, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_FSOPEN, unix.SYS_MOVE_MOUNT}
+	for i, nr := range trapped {
+		// A match jumps over the rest and the allow, to the notify.
+		prog = append(prog, unix.SockFilter{Code: jeqK, Jt: uint8(len(trapped) - i), K: nr})
+	}
+	prog = append(prog,
+		unix.SockFilter{Code: retK, K: unix.SECCOMP_RET_ALLOW},
+		unix.SockFilter{Code: retK, K: unix.SECCOMP_RET_USER_NOTIF})
+	// Arch mismatch: jump over the number load and tests, to the allow.
+	prog[1].Jf = uint8(1 + len(trapped))
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	fd, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
 		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))

@@ -273,6 +273,7 @@ const (
 	callMount
 	callUmount2
 	callFsopen
+	callMoveMount
 )
 
 // The i386 and x32 numbers of the mount calls: programs of those ABIs run
@@ -283,6 +284,9 @@ const (
 	i386Mount   = 21
 	i386Umount2 = 52
 	i386Fsopen  = 430
+	// i386MoveMount is move_mount: the syscalls from 424 on have the same
+	// number on every architecture.
+	i386MoveMount = 429
 	x32Bit      = 0x40000000
 )
 
@@ -303,6 +307,8 @@ func mountCallOf(native, arch uint32, nr int32) mountCall {
 			return callUmount2
 		case unix.SYS_FSOPEN:
 			return callFsopen
+		case unix.SYS_MOVE_MOUNT:
+			return callMoveMount
 		}
 		return callOther
 	}
@@ -314,7 +320,25 @@ func mountCallOf(native, arch uint32, nr int32) mountCall {
 			return callUmount2
 		case i386Fsopen:
 			return callFsopen
+		case i386MoveMount:
+			return callMoveMount
 		}
 	}
 	return callOther
+}
+
+// moveMountSource is the path that names the mount move_mount(2) would
+// move, as the agent looks it up in the caller's root: from_path relative
+// to from_dfd (through the caller's /proc/self/fd) or its cwd. follow
+// tells whether the last component is followed if a symlink.
+func moveMountSource(fromDfd int32, fromPath string, flags uint64) (path string, follow bool) {
+	follow = flags&unix.MOVE_MOUNT_F_SYMLINKS != 0
+	if flags&unix.MOVE_MOUNT_F_EMPTY_PATH != 0 && fromPath == "" {
+		// The fd itself (a magic link: followed).
+		return "/proc/self/fd/" + strconv.Itoa(int(fromDfd)), true
+	}
+	if strings.HasPrefix(fromPath, "/") || fromDfd == unix.AT_FDCWD {
+		return fromPath, follow
+	}
+	return "/proc/self/fd/" + strconv.Itoa(int(fromDfd)) + "/" + fromPath, follow
 }

@@ -207,6 +207,8 @@ func TestMountCallOfCoversTheCompatABIs(t *testing.T) {
 		{"i386 mount", x86, unix.AUDIT_ARCH_I386, 21, callMount},
 		{"i386 umount2", x86, unix.AUDIT_ARCH_I386, 52, callUmount2},
 		{"i386 fsopen", x86, unix.AUDIT_ARCH_I386, 430, callFsopen},
+		{"x86-64 move_mount", x86, x86, unix.SYS_MOVE_MOUNT, callMoveMount},
+		{"i386 move_mount", x86, unix.AUDIT_ARCH_I386, 429, callMoveMount},
 		{"i386 number 165 is not mount", x86, unix.AUDIT_ARCH_I386, 165, callOther},
 		{"unknown native arch", 0, 0, unix.SYS_MOUNT, callOther},
 		{"another arch", x86, unix.AUDIT_ARCH_AARCH64, unix.SYS_MOUNT, callOther},
@@ -215,6 +217,32 @@ func TestMountCallOfCoversTheCompatABIs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := mountCallOf(tc.native, tc.arch, tc.nr); got != tc.want {
 				t.Fatalf("mountCallOf = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMoveMountSourceIsLookedUpAsTheKernelDoes(t *testing.T) {
+	tests := []struct {
+		name       string
+		dfd        int32
+		path       string
+		flags      uint64
+		want       string
+		wantFollow bool
+	}{
+		{"absolute path, no symlink followed", unix.AT_FDCWD, "/proc/meminfo", 0, "/proc/meminfo", false},
+		{"relative to cwd", unix.AT_FDCWD, "proc/meminfo", 0, "proc/meminfo", false},
+		{"symlinks followed on request", unix.AT_FDCWD, "/x", unix.MOVE_MOUNT_F_SYMLINKS, "/x", true},
+		{"relative to a dir fd", 5, "meminfo", 0, "/proc/self/fd/5/meminfo", false},
+		{"absolute ignores the dir fd", 5, "/proc/uptime", 0, "/proc/uptime", false},
+		{"the fd itself", 7, "", unix.MOVE_MOUNT_F_EMPTY_PATH, "/proc/self/fd/7", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, follow := moveMountSource(tc.dfd, tc.path, tc.flags)
+			if got != tc.want || follow != tc.wantFollow {
+				t.Fatalf("moveMountSource = %q, %v; want %q, %v", got, follow, tc.want, tc.wantFollow)
 			}
 		})
 	}

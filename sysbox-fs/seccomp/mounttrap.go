@@ -142,6 +142,37 @@ func (a *Agent) answerMove(ln *listener, req *notif) notifResp {
 	return a.guard(ln, req, source, 0, "move")
 }
 
+// answerMoveMount refuses to move a virtual mount away with the new mount
+// API (a detached clone of one, from open_tree, is refused too: it cannot
+// be told apart by its device).
+//
+// move_mount(from_dfd, from_path, to_dfd, to_path, flags).
+func (a *Agent) answerMoveMount(ln *listener, req *notif) notifResp {
+	args := req.Data.Args
+	if a.cfg.Files == nil {
+		return continued(req)
+	}
+	var fromPath string
+	if args[1] != 0 {
+		mem, err := a.openCallerMem(ln, req)
+		if err != nil {
+			return continued(req)
+		}
+		fromPath, err = mem.readString(args[1], maxPath)
+		ok := err == nil && mem.ok()
+		mem.close()
+		if !ok {
+			return continued(req)
+		}
+	}
+	path, follow := moveMountSource(int32(args[0]), fromPath, args[4])
+	var flags uint64
+	if !follow {
+		flags = unix.UMOUNT_NOFOLLOW
+	}
+	return a.guard(ln, req, path, flags, "move_mount")
+}
+
 // answerUmount refuses (EPERM) to unmount the container's virtual files,
 // wherever they are attached, and its root /proc; everything else
 // continues.

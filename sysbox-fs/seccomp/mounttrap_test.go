@@ -94,6 +94,11 @@ func TestProcMountGetsTheVirtualFilesOnTop(t *testing.T) {
 	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
 		t.Errorf("uptime after the refused umount and move: %q", a.Text)
 	}
+	for _, cmd := range []string{"movemount", "movemountfd"} {
+		if a := c.do(t, cmd+" "+filepath.Join(p, "meminfo")+" "+filepath.Join(p, "uptime")); a.Errno != int(unix.EPERM) {
+			t.Errorf("%s of meminfo: errno %d, want EPERM", cmd, a.Errno)
+		}
+	}
 	// Moving the procfs itself is the kernel's business.
 	if a := c.do(t, "move "+p+" "+elsewhere); a.Errno != 0 {
 		t.Errorf("mount --move of the procfs: errno %d, want 0", a.Errno)

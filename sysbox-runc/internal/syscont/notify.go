@@ -23,12 +23,12 @@ const SeccompAgentSocket = ipc.SeccompSocket
 //   - mount, so that a procfs mounted inside the container (inner containers,
 //     unshare --mount-proc) gets the container's virtual files on top (other mounts
 //     continue to the kernel);
-//   - umount2, so that the virtual files and /proc cannot be unmounted to uncover the
-//     host's files;
+//   - umount2 and move_mount, so that the virtual files and /proc cannot be unmounted or
+//     moved away to uncover the host's files;
 //   - fsopen, so that the new mount API cannot build a raw procfs or sysfs (refused with
 //     ENOSYS for those two: tools fall back to mount).
 func TrappedSyscalls() []string {
-	return []string{"sysinfo", "mount", "umount2", "fsopen"}
+	return []string{"sysinfo", "mount", "umount2", "fsopen", "move_mount"}
 }
 
 // stepSeccompNotify hands TrappedSyscalls to sysbox-fs's agent. A spec without a seccomp

@@ -54,8 +54,8 @@ func TestStepSeccompNotify(t *testing.T) {
 		return specs.LinuxSyscall{Names: names, Action: specs.ActNotify}
 	}
 	// The mount traps are SystemSyscalls: trapped whatever the profile says.
-	notifyAll := notify("sysinfo", "mount", "umount2", "fsopen")
-	notifyMounts := notify("mount", "umount2", "fsopen")
+	notifyAll := notify("sysinfo", "mount", "umount2", "fsopen", "move_mount")
+	notifyMounts := notify("mount", "umount2", "fsopen", "move_mount")
 	errno := uint(1)
 	tests := []struct {
 		name string
