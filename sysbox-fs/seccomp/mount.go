@@ -287,7 +287,7 @@ const (
 	// i386MoveMount is move_mount: the syscalls from 424 on have the same
 	// number on every architecture.
 	i386MoveMount = 429
-	x32Bit      = 0x40000000
+	x32Bit        = 0x40000000
 )
 
 // mountCallOf names the call nr of architecture arch for an agent running
