@@ -101,6 +101,16 @@ func child(sock string) error {
 			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], cmd[1], flags, data))
 		case "move": // mount --move SOURCE TARGET
 			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], "", unix.MS_MOVE, ""))
+		case "mountloop": // mountloop N FSTYPE TARGET: N mount + umount -l pairs
+			var n int
+			fmt.Sscan(cmd[1], &n)
+			for i := 0; i < n && a.Errno == 0; i++ {
+				a.Errno = childErrno(unix.Mount(cmd[2], cmd[3], cmd[2], 0, ""))
+				if a.Errno == 0 {
+					a.Errno = childErrno(unix.Unmount(cmd[3], unix.MNT_DETACH))
+				}
+				a.N++
+			}
 		case "movemount": // move_mount SOURCE TARGET (by paths)
 			a.Errno = childErrno(unix.MoveMount(unix.AT_FDCWD, cmd[1], unix.AT_FDCWD, cmd[2], 0))
 		case "movemountfd": // move_mount of an O_PATH fd of SOURCE to TARGET

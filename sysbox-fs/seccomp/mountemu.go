@@ -359,36 +359,87 @@ func (e pathError) Error() string { return "caller's path: " + e.errno.Error() }
 func (e pathError) Unwrap() error { return e.errno }
 
 // statTarget finds the mount an umount2 of target would act on. A
-// lookup failure is a pathError.
+// lookup failure is a pathError. An absolute path is first looked up from
+// the host, below the caller's root (openat2 RESOLVE_IN_ROOT: ".." and
+// symlinks stay inside it, as for the caller), which spares a namespace
+// thread; paths that lookup refuses (relative ones, magic links such as
+// /proc/<pid>/fd/N) are looked up from a thread in the caller's mount
+// namespace with its root and cwd.
 func statTarget(c *callerNS, target string, flags uint64) (umountTarget, error) {
+	nofollow := flags&unix.UMOUNT_NOFOLLOW != 0
+	if strings.HasPrefix(target, "/") {
+		if t, ok := statInRoot(c.root, target, nofollow); ok {
+			c.close()
+			return t, nil
+		}
+	}
 	res := new(umountTarget) // written by the namespace thread
 	at := unix.AT_NO_AUTOMOUNT
-	if flags&unix.UMOUNT_NOFOLLOW != 0 {
+	if nofollow {
 		at |= unix.AT_SYMLINK_NOFOLLOW
 	}
 	err := inCaller(c, func(*atomic.Bool) error {
-		var stx unix.Statx_t
-		if err := unix.Statx(unix.AT_FDCWD, target, at, unix.STATX_MNT_ID, &stx); err != nil {
-			var errno unix.Errno
-			if errors.As(err, &errno) {
-				return fmt.Errorf("statx %s: %w", target, pathError{errno})
-			}
-			return fmt.Errorf("statx %s: %w", target, err)
-		}
-		if stx.Mask&unix.STATX_MNT_ID == 0 || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-			return fmt.Errorf("statx %s: no mount id", target)
-		}
-		*res = umountTarget{
-			MountRoot: stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0,
-			MntID:     stx.Mnt_id,
-			Dev:       unix.Mkdev(stx.Dev_major, stx.Dev_minor),
-		}
-		return nil
+		t, err := statMount(unix.AT_FDCWD, target, at)
+		*res = t
+		return err
 	}, nil)
 	if err != nil {
 		return umountTarget{}, err
 	}
 	return *res, nil // the thread is done: inCaller returned its result
+}
+
+// statInRoot looks target up below root from the host, within nsTimeout;
+// ok is false when it could not (the caller then looks it up from a
+// namespace thread, which tells the errors apart).
+func statInRoot(root int, target string, nofollow bool) (umountTarget, bool) {
+	type result struct {
+		t  umountTarget
+		ok bool
+	}
+	done := make(chan result, 1)
+	go func() {
+		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+		if nofollow {
+			how.Flags |= unix.O_NOFOLLOW
+		}
+		fd, err := unix.Openat2(root, target, &how)
+		if err != nil {
+			done <- result{}
+			return
+		}
+		defer unix.Close(fd)
+		t, err := statMount(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+		done <- result{t, err == nil}
+	}()
+	timer := time.NewTimer(nsTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.t, r.ok
+	case <-timer.C:
+		return umountTarget{}, false
+	}
+}
+
+// statMount reads the mount facts of path (statx with at flags).
+func statMount(dirfd int, path string, at int) (umountTarget, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(dirfd, path, at, unix.STATX_MNT_ID, &stx); err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return umountTarget{}, fmt.Errorf("statx %s: %w", path, pathError{errno})
+		}
+		return umountTarget{}, fmt.Errorf("statx %s: %w", path, err)
+	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return umountTarget{}, fmt.Errorf("statx %s: no mount id", path)
+	}
+	return umountTarget{
+		MountRoot: stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0,
+		MntID:     stx.Mnt_id,
+		Dev:       unix.Mkdev(stx.Dev_major, stx.Dev_minor),
+	}, nil
 }
 
 // protectedFor lists the mounts of container files the container may not

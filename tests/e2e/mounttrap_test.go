@@ -179,9 +179,12 @@ func TestInnerDockerContainerSeesTheVirtualMeminfo(t *testing.T) {
 	}
 }
 
+// Read-only, as runc mounts it for inner containers: the container's own
+// /sys is read-only and locked, so the kernel refuses a read-write sysfs
+// (EPERM), emulated or not.
 func TestSysfsMountedInsideShowsTheContainersCPUs(t *testing.T) {
 	out := sysRun(t, "--cpuset-cpus", "0", busybox, "sh", "-c",
-		"mkdir /s && mount -t sysfs sysfs /s && echo online $(cat /s/devices/system/cpu/online) && "+
+		"mkdir /s && mount -o ro -t sysfs sysfs /s && echo online $(cat /s/devices/system/cpu/online) && "+
 			"echo lo $(cat /s/class/net/lo/ifindex) && umount /s/devices/system/cpu/online; echo umount=$?")
 	if got := fieldAfter(out, "online"); got != strings.TrimSpace(sysRun(t, "--cpuset-cpus", "0", busybox, "cat", "/sys/devices/system/cpu/online")) || got != "0" {
 		t.Errorf("cpu/online in the new sysfs %q, want the container's 0\n%s", got, out)
