@@ -223,46 +223,35 @@ func (p protectedMounts) refuses(t umountTarget) bool {
 // others fails with EINVAL by itself.
 const umountFlagsKnown = unix.MNT_FORCE | unix.MNT_DETACH | unix.MNT_EXPIRE | unix.UMOUNT_NOFOLLOW
 
-// procSelfTarget rewrites a path through the caller's /proc/self or
-// /proc/thread-self ("/proc/self/fd/7": runc mounts onto such paths) for
-// the agent, which resolves paths in the caller's mount namespace but is
-// not a process of the caller's pid namespace, so "self" would not name
-// the caller there. tgid and tid are the caller's ids in its own pid
-// namespace. Other paths are returned as they are.
-func procSelfTarget(target string, tgid, tid int) string {
-	for _, m := range []struct{ link, to string }{
-		{"/proc/self", "/proc/" + strconv.Itoa(tgid)},
-		{"/proc/thread-self", "/proc/" + strconv.Itoa(tgid) + "/task/" + strconv.Itoa(tid)},
-	} {
-		if rest, ok := strings.CutPrefix(target, m.link); ok && (rest == "" || rest[0] == '/') {
-			return m.to + rest
+// magicTarget splits a path through the caller's own /proc/self or
+// /proc/thread-self links ("/proc/self/fd/7": runc mounts onto such paths)
+// into the link under /proc/<tid> ("fd/7", "root", "cwd") and the rest of
+// the path below it. The agent is no process of the caller's pid
+// namespace, so "self" would not name the caller there: it opens the link
+// from the host's /proc/<tid> instead. ok is false for other paths.
+func magicTarget(target string) (link, rest string, ok bool) {
+	var after string
+	for _, p := range []string{"/proc/self/", "/proc/thread-self/"} {
+		if a, found := strings.CutPrefix(target, p); found {
+			after, ok = a, true
+			break
 		}
 	}
-	return target
-}
-
-// innermostIDs parses /proc/<tid>/status for the thread's tgid and tid in
-// its innermost pid namespace (the last NStgid and NSpid fields).
-func innermostIDs(status string) (tgid, tid int, err error) {
-	last := func(key string) (int, error) {
-		for l := range strings.SplitSeq(status, "\n") {
-			if rest, ok := strings.CutPrefix(l, key); ok {
-				f := strings.Fields(rest)
-				if len(f) == 0 {
-					break
-				}
-				return strconv.Atoi(f[len(f)-1])
-			}
+	if !ok {
+		return "", "", false
+	}
+	first, rest, _ := strings.Cut(after, "/")
+	switch first {
+	case "root", "cwd":
+		return first, rest, true
+	case "fd":
+		n, rest2, _ := strings.Cut(rest, "/")
+		if _, err := strconv.ParseUint(n, 10, 31); err != nil {
+			return "", "", false
 		}
-		return 0, fmt.Errorf("no %s line", key)
+		return "fd/" + n, rest2, true
 	}
-	if tgid, err = last("NStgid:"); err != nil {
-		return 0, 0, err
-	}
-	if tid, err = last("NSpid:"); err != nil {
-		return 0, 0, err
-	}
-	return tgid, tid, nil
+	return "", "", false
 }
 
 // mountCall is a trapped mount-related syscall, whatever its ABI.

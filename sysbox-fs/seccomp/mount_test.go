@@ -162,31 +162,29 @@ func TestProtectedMountsRefuseOnlyVirtualMountRoots(t *testing.T) {
 	}
 }
 
-func TestProcSelfTargetNamesTheCaller(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/proc/self/fd/7", "/proc/12/fd/7"},
-		{"/proc/self", "/proc/12"},
-		{"/proc/thread-self/fd/3", "/proc/12/task/15/fd/3"},
-		{"/proc/selfish/x", "/proc/selfish/x"},
-		{"/proc/1/fd/7", "/proc/1/fd/7"},
-		{"/p/self", "/p/self"},
-		{"relative/proc/self", "relative/proc/self"},
+func TestMagicTargetSplitsTheCallersOwnLinks(t *testing.T) {
+	tests := []struct {
+		in, link, rest string
+		ok             bool
+	}{
+		{"/proc/self/fd/7", "fd/7", "", true},
+		{"/proc/thread-self/fd/3", "fd/3", "", true},
+		{"/proc/self/fd/7/sub/dir", "fd/7", "sub/dir", true},
+		{"/proc/self/root/proc/meminfo", "root", "proc/meminfo", true},
+		{"/proc/self/cwd/x", "cwd", "x", true},
+		{"/proc/self/root", "root", "", true},
+		{"/proc/self/fd/x", "", "", false},
+		{"/proc/self/fd/-1", "", "", false},
+		{"/proc/self/mounts", "", "", false},
+		{"/proc/selfish/fd/1", "", "", false},
+		{"/proc/1/fd/7", "", "", false},
+		{"relative/proc/self/fd/1", "", "", false},
 	}
 	for _, tc := range tests {
-		if got := procSelfTarget(tc.in, 12, 15); got != tc.want {
-			t.Errorf("procSelfTarget(%q) = %q, want %q", tc.in, got, tc.want)
+		link, rest, ok := magicTarget(tc.in)
+		if link != tc.link || rest != tc.rest || ok != tc.ok {
+			t.Errorf("magicTarget(%q) = %q, %q, %v; want %q, %q, %v", tc.in, link, rest, ok, tc.link, tc.rest, tc.ok)
 		}
-	}
-}
-
-func TestInnermostIDsTakeTheLastNamespace(t *testing.T) {
-	status := "Name:\tsh\nTgid:\t5000\nNgid:\t0\nPid:\t5003\nNStgid:\t5000\t40\t1\nNSpid:\t5003\t43\t4\n"
-	tgid, tid, err := innermostIDs(status)
-	if err != nil || tgid != 1 || tid != 4 {
-		t.Fatalf("innermostIDs = %d, %d, %v; want 1, 4", tgid, tid, err)
-	}
-	if _, _, err := innermostIDs("Name:\tsh\n"); err == nil {
-		t.Fatal("no error for a status without NStgid")
 	}
 }
 

@@ -49,10 +49,12 @@ const (
 // the opens).
 type callerNS struct {
 	mnt, pid, net, user, root, cwd int
+	// target, when not -1, is the mount target opened by openMagic.
+	target int
 }
 
 func (c *callerNS) close() {
-	for _, fd := range []int{c.mnt, c.pid, c.net, c.user, c.root, c.cwd} {
+	for _, fd := range []int{c.mnt, c.pid, c.net, c.user, c.root, c.cwd, c.target} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -60,9 +62,13 @@ func (c *callerNS) close() {
 }
 
 // openCallerNS opens what the mount traps need of the caller tid.
-func (a *Agent) openCallerNS(ln *listener, req *notif) (*callerNS, error) {
+//
+// target is the call's path: when it goes through the caller's /proc/self
+// links it is opened here (callerNS.target; nofollow: its last component
+// is not followed), and a failed lookup is a pathError.
+func (a *Agent) openCallerNS(ln *listener, req *notif, target string, nofollow bool) (*callerNS, error) {
 	base := a.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(req.Pid), 10)
-	c := &callerNS{mnt: -1, pid: -1, net: -1, user: -1, root: -1, cwd: -1}
+	c := &callerNS{mnt: -1, pid: -1, net: -1, user: -1, root: -1, cwd: -1, target: -1}
 	for _, o := range []struct {
 		fd    *int
 		path  string
@@ -82,6 +88,12 @@ func (a *Agent) openCallerNS(ln *listener, req *notif) (*callerNS, error) {
 		}
 		*o.fd = fd
 	}
+	fd, _, err := a.openMagic(req.Pid, target, nofollow)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	c.target = fd
 	if !notifValid(ln.f, req.ID) {
 		c.close()
 		return nil, errCallerGone
@@ -313,12 +325,15 @@ func (a *Agent) mountNew(c *callerNS, target string, pm newMount, files []mountF
 			return unix.ETIMEDOUT
 		}
 		// move_mount does not follow /proc/<pid>/fd/N links (EINVAL):
-		// the target is opened first, as mount(2) follows it.
-		dest, err := unix.Open(target, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", target, err)
+		// the target is opened first, as mount(2) follows it (or was,
+		// from the host, for the caller's /proc/self links).
+		dest := c.target
+		if dest < 0 {
+			if dest, err = unix.Open(target, unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("open %s: %w", target, err)
+			}
+			defer unix.Close(dest)
 		}
-		defer unix.Close(dest)
 		if !valid() {
 			return errCallerGone
 		}
@@ -326,7 +341,11 @@ func (a *Agent) mountNew(c *callerNS, target string, pm newMount, files []mountF
 			return fmt.Errorf("move_mount %s to %s: %w", pm.FSType, target, err)
 		}
 		if abandoned.Load() || !valid() { // the caller was told ETIMEDOUT, or went
-			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+			// mnt is the attached mount's root: unmount it from there.
+			if err := unix.Fchdir(mnt); err != nil {
+				return fmt.Errorf("undo late mount at %s: %w", target, err)
+			}
+			if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 				return fmt.Errorf("undo late mount at %s: %w", target, err)
 			}
 		}
@@ -334,21 +353,47 @@ func (a *Agent) mountNew(c *callerNS, target string, pm newMount, files []mountF
 	}, closeTrees)
 }
 
-// selfTarget rewrites target's /proc/self or /proc/thread-self for the
-// caller (procSelfTarget); unchanged when the caller's ids are unreadable.
-func (a *Agent) selfTarget(tid uint32, target string) string {
-	if procSelfTarget(target, 0, 0) == target {
-		return target
+// openMagic opens a target through the caller's /proc/self links
+// (magicTarget) from the host's /proc/<tid>, the rest of the path looked
+// up below the link (RESOLVE_IN_ROOT: it never leaves it). handled is
+// false for other targets. A failed lookup is a pathError. Check the
+// notification valid after it: the fd is then the caller's.
+func (a *Agent) openMagic(tid uint32, target string, nofollow bool) (fd int, handled bool, err error) {
+	link, rest, ok := magicTarget(target)
+	if !ok {
+		return -1, false, nil
 	}
-	b, err := os.ReadFile(a.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(tid), 10) + "/status")
+	path := a.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(tid), 10) + "/" + link
+	flags := unix.O_PATH | unix.O_CLOEXEC
+	if rest == "" && nofollow && link != "fd" {
+		flags |= unix.O_NOFOLLOW
+	}
+	base, err := unix.Open(path, flags, 0)
 	if err != nil {
-		return target
+		return -1, true, fmt.Errorf("open %s: %w", path, pathErrorOf(err))
 	}
-	tgid, t, err := innermostIDs(string(b))
+	if rest == "" {
+		return base, true, nil
+	}
+	defer unix.Close(base)
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	if nofollow {
+		how.Flags |= unix.O_NOFOLLOW
+	}
+	fd, err = unix.Openat2(base, rest, &how)
 	if err != nil {
-		return target
+		return -1, true, fmt.Errorf("open %s below %s: %w", rest, path, pathErrorOf(err))
 	}
-	return procSelfTarget(target, tgid, t)
+	return fd, true, nil
+}
+
+// pathErrorOf makes an errno a pathError.
+func pathErrorOf(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return pathError{errno}
+	}
+	return err
 }
 
 // pathError is a failed lookup of the caller's path: the kernel would
@@ -367,6 +412,11 @@ func (e pathError) Unwrap() error { return e.errno }
 // namespace with its root and cwd.
 func statTarget(c *callerNS, target string, flags uint64) (umountTarget, error) {
 	nofollow := flags&unix.UMOUNT_NOFOLLOW != 0
+	if c.target >= 0 {
+		t, err := statMount(c.target, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+		c.close()
+		return t, err
+	}
 	if strings.HasPrefix(target, "/") {
 		if t, ok := statInRoot(c.root, target, nofollow); ok {
 			c.close()

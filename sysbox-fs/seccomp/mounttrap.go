@@ -93,9 +93,12 @@ func (a *Agent) answerMount(ln *listener, req *notif) notifResp {
 	if err != nil {
 		return failed(req, errnoOf(err))
 	}
-	target = a.selfTarget(req.Pid, target)
-	cns, err := a.openCallerNS(ln, req)
-	if err != nil {
+	cns, err := a.openCallerNS(ln, req, target, false)
+	var perr pathError
+	switch {
+	case errors.As(err, &perr):
+		return failed(req, perr.errno)
+	case err != nil:
 		return continued(req)
 	}
 	may, err := a.mayMount(req, cns, fstype)
@@ -207,12 +210,15 @@ func (a *Agent) guard(ln *listener, req *notif, target string, flags uint64, wha
 	if !ok {
 		return continued(req)
 	}
-	cns, err := a.openCallerNS(ln, req)
+	cns, err := a.openCallerNS(ln, req, target, flags&unix.UMOUNT_NOFOLLOW != 0)
+	var perr pathError
+	if errors.As(err, &perr) {
+		return failed(req, perr.errno)
+	}
 	if err != nil {
 		return continued(req)
 	}
-	t, err := statTarget(cns, a.selfTarget(req.Pid, target), flags)
-	var perr pathError
+	t, err := statTarget(cns, target, flags)
 	switch {
 	case errors.As(err, &perr):
 		// The kernel's own lookup fails the same way; answering it

@@ -50,12 +50,18 @@ func fakeTree(t *testing.T) []VirtualFile {
 // child in a mount namespace of its own (its mounts never reach the host).
 func startMountAgent(t *testing.T, id string) (*testAgent, *trapped) {
 	t.Helper()
+	return startMountAgentWith(t, id, 0)
+}
+
+// startMountAgentWith also gives the child the namespaces in cloneflags.
+func startMountAgentWith(t *testing.T, id string, cloneflags uintptr) (*testAgent, *trapped) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (mounts, another process's memory)")
 	}
 	reg := &registry{ids: map[string]bool{"c1": true}, files: fakeTree(t)}
 	ta := startAgentWith(t, Config{Sweep: time.Hour}, reg)
-	c := startChildWith(t, ta, id, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS})
+	c := startChildWith(t, ta, id, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Cloneflags: cloneflags})
 	return ta, c
 }
 
@@ -196,10 +202,12 @@ func TestUnknownContainersMountsContinue(t *testing.T) {
 	}
 }
 
-// runc mounts onto /proc/self/fd/N; the same path must not let the
-// container unmount a virtual file behind the agent's back.
+// runc mounts onto /proc/self/fd/N, from a pid namespace of its own whose
+// pids the /proc it sees does not show (its init is pid 1 there, another
+// process in that /proc); the same paths must not let the container
+// unmount a virtual file behind the agent's back.
 func TestProcSelfFdTargetsResolveToTheCallersFiles(t *testing.T) {
-	_, c := startMountAgent(t, "c1")
+	_, c := startMountAgentWith(t, "c1", syscall.CLONE_NEWPID)
 	p := t.TempDir()
 	a := c.do(t, "openpath "+p)
 	if a.Errno != 0 {
@@ -216,10 +224,14 @@ func TestProcSelfFdTargetsResolveToTheCallersFiles(t *testing.T) {
 	if a.Errno != 0 {
 		t.Fatal(a.Errno)
 	}
-	for _, link := range []string{"/proc/self/fd/", "/proc/thread-self/fd/"} {
-		if a := c.do(t, "umount "+link+strconv.Itoa(a.N)+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != int(unix.EPERM) {
-			t.Errorf("umount of the virtual uptime through %s: errno %d, want EPERM", link, a.Errno)
+	for _, path := range []string{"/proc/self/fd/" + strconv.Itoa(a.N), "/proc/thread-self/fd/" + strconv.Itoa(a.N),
+		"/proc/self/root" + filepath.Join(p, "uptime"), "/proc/self/fd/" + strconv.Itoa(a.N) + "/"} {
+		if a := c.do(t, "umount "+path+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != int(unix.EPERM) && !(strings.HasSuffix(path, "/") && a.Errno == int(unix.ENOTDIR)) {
+			t.Errorf("umount of the virtual uptime through %s: errno %d, want EPERM", path, a.Errno)
 		}
+	}
+	if a := c.do(t, "umount /proc/self/fd/999 0"); a.Errno != int(unix.ENOENT) && a.Errno != int(unix.EBADF) {
+		t.Errorf("umount through a closed fd: errno %d, want ENOENT", a.Errno)
 	}
 	if a := c.do(t, "read "+filepath.Join(p, "uptime")); a.Text != fakeUptime {
 		t.Errorf("uptime after the refused umounts: %q", a.Text)
