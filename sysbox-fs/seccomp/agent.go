@@ -185,6 +185,11 @@ type listener struct {
 	// registered is set once the container was found; a later miss
 	// means it was unregistered.
 	registered bool
+	// protected caches the container's protected mounts (umount2 checks)
+	// once complete, for protectedInit's init; they do not change while
+	// this agent serves the container.
+	protected     *protectedMounts
+	protectedInit int
 
 	// tag names the keeper's copy; kept says the keeper holds it, gone
 	// that the agent forgot the fd, refused that the keeper refused it.

@@ -492,6 +492,25 @@ func statMount(dirfd int, path string, at int) (umountTarget, error) {
 	}, nil
 }
 
+// protectedCached is protectedFor, computed once per listener (the FUSE
+// files are stat'ed through FUSE: a round trip each) when it is complete.
+func (a *Agent) protectedCached(ln *listener, files []VirtualFile, initPid int) protectedMounts {
+	ln.mu.Lock()
+	p := ln.protected
+	same := ln.protectedInit == initPid
+	ln.mu.Unlock()
+	if p != nil && same {
+		return *p
+	}
+	got := a.protectedFor(files, initPid)
+	if len(got.FuseDevs) > 0 && len(got.RootProcs) > 0 {
+		ln.mu.Lock()
+		ln.protected, ln.protectedInit = &got, initPid
+		ln.mu.Unlock()
+	}
+	return got
+}
+
 // protectedFor lists the mounts of container files the container may not
 // unmount: the devices of its FUSE files (stat of the host side) and the
 // mount id of /proc at the root of its init (initPid 0: none).

@@ -227,7 +227,7 @@ func (a *Agent) guard(ln *listener, req *notif, target string, flags uint64, wha
 	case err != nil:
 		return continued(req)
 	}
-	if a.protectedFor(files, initPid).refuses(t) {
+	if a.protectedCached(ln, files, initPid).refuses(t) {
 		ln.log.WithFields(logrus.Fields{"tid": req.Pid, "target": target}).Debug("seccomp agent: " + what + " of a virtual mount refused")
 		return failed(req, unix.EPERM)
 	}

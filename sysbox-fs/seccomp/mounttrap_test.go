@@ -266,7 +266,8 @@ func TestSysfsMountGetsTheVirtualFilesOnTop(t *testing.T) {
 // tmpfs (continued, umount checked) and proc (emulated with three virtual
 // files on top). It fails only if the calls fail; the figures are logged.
 func TestTrappedMountCost(t *testing.T) {
-	_, c := startMountAgent(t, "c1")
+	ta, c := startMountAgent(t, "c1")
+	ta.reg.setInit("c1", c.cmd.Process.Pid)
 	p := t.TempDir()
 	const n = 200
 	for _, fstype := range []string{"tmpfs", "proc"} {
