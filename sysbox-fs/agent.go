@@ -27,7 +27,15 @@ func startSeccompAgent(ctx context.Context, socket, mgrSocket string, srv *serve
 	cfg := seccomp.Config{
 		Lookup:  srv.Container,
 		Sysinfo: handler.NewSysinfo(table),
-		Log:     log,
+		Files: func(id string) ([]seccomp.VirtualFile, bool) {
+			files, ok := srv.Files(id)
+			out := make([]seccomp.VirtualFile, 0, len(files))
+			for _, f := range files {
+				out = append(out, seccomp.VirtualFile{Destination: f.GetDestination(), Source: f.GetSource()})
+			}
+			return out, ok
+		},
+		Log: log,
 	}
 	var mgr *mgrclient.Client
 	if mgrSocket != "" {

@@ -34,6 +34,13 @@ func Run(pid int, fn func() error) error {
 		return fmt.Errorf("open %s: %w", nsPath, err)
 	}
 	defer unix.Close(ns)
+	return RunIn(ns, fn)
+}
+
+// RunIn is Run with the mount namespace given as an open fd (of
+// /proc/<pid>/ns/mnt), for callers that must check whose namespace they
+// opened before using it. RunIn does not close ns.
+func RunIn(ns int, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
@@ -42,7 +49,7 @@ func Run(pid int, fn func() error) error {
 				return fmt.Errorf("unshare CLONE_FS: %w", err)
 			}
 			if err := unix.Setns(ns, unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("setns %s: %w", nsPath, err)
+				return fmt.Errorf("setns mount namespace: %w", err)
 			}
 			return fn()
 		}()

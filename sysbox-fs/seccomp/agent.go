@@ -14,6 +14,23 @@
 //   - sysinfo(2): the container's uptime, memory, swap, loads and thread
 //     count (handler.Sysinfo), written into the caller's struct; the call
 //     returns 0.
+//   - mount(2) of a new procfs (Config.Files set): the agent builds it in
+//     the caller's mount namespace for the caller's pid namespace
+//     (fsopen, fsconfig "pidns", fsmount; never in the caller's user
+//     namespace), puts clones of the container's /proc virtual files
+//     (open_tree of the host-side FUSE files) on it while it is still
+//     detached, and attaches the whole at the target (mountemu.go); MS_RDONLY
+//     and the other per-mount flags are honoured. Only for a caller with
+//     CAP_SYS_ADMIN over its mount and pid namespaces; every other mount
+//     continues. mount(2) of a new sysfs the same way, in the caller's net
+//     namespace, with the /sys virtual files.
+//   - umount2(2), mount(2) MS_MOVE and move_mount(2) of a mount of the
+//     container's FUSE tree (a virtual file or /proc/sys, attached by the
+//     runtime or the agent: same device) or of /proc at the root of the
+//     container's init (same mount id): EPERM. The i386 and x32 forms of
+//     the mount calls are answered as the native ones.
+//   - fsopen(2) of "proc" or "sysfs": ENOSYS, so that tools fall back to
+//     mount(2); the new mount API would build a procfs without the files.
 //   - anything else: FLAG_CONTINUE (the kernel runs the call as is), so a
 //     profile may trap more calls than this agent emulates.
 //
@@ -95,6 +112,17 @@ const (
 // sysbox-fs, and whether the id is known.
 type Lookup func(id string) (handler.Container, bool)
 
+// VirtualFile is one of a container's virtual files as the runtime mounts
+// it (sysbox-fs's PreRegister answer): Destination in the container,
+// Source the host-side file of its FUSE tree.
+type VirtualFile struct {
+	Destination, Source string
+}
+
+// Files returns the virtual files of a container registered with
+// sysbox-fs, and whether the id is known.
+type Files func(id string) ([]VirtualFile, bool)
+
 // SysinfoSource builds a container's struct sysinfo (handler.Sysinfo).
 type SysinfoSource interface {
 	Info(c handler.Container) (unix.Sysinfo_t, error)
@@ -104,6 +132,10 @@ type SysinfoSource interface {
 type Config struct {
 	Lookup  Lookup
 	Sysinfo SysinfoSource
+	// Files, when set, enables the mount traps (mount of proc, umount2
+	// of the virtual files, fsopen of proc and sysfs); without it those
+	// calls continue to the kernel.
+	Files Files
 	// ProcRoot is the host's procfs, where /proc/<pid>/mem is opened;
 	// "/proc" when empty.
 	ProcRoot string
@@ -153,6 +185,11 @@ type listener struct {
 	// registered is set once the container was found; a later miss
 	// means it was unregistered.
 	registered bool
+	// protected caches the container's protected mounts (umount2 checks)
+	// once complete, for protectedInit's init; they do not change while
+	// this agent serves the container.
+	protected     *protectedMounts
+	protectedInit int
 
 	// tag names the keeper's copy; kept says the keeper holds it, gone
 	// that the agent forgot the fd, refused that the keeper refused it.
@@ -462,10 +499,35 @@ func (a *Agent) serve(ln *listener) {
 
 // answer handles one notification and returns the reply.
 func (a *Agent) answer(ln *listener, req *notif) notifResp {
-	cont := notifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
-	if req.Data.Arch != a.arch || req.Data.Nr != unix.SYS_SYSINFO {
-		return cont
+	if req.Data.Arch == a.arch && req.Data.Nr == unix.SYS_SYSINFO {
+		return a.answerSysinfo(ln, req)
 	}
+	switch mountCallOf(a.arch, req.Data.Arch, req.Data.Nr) {
+	case callMount:
+		return a.answerMount(ln, req)
+	case callUmount2:
+		return a.answerUmount(ln, req)
+	case callFsopen:
+		return a.answerFsopen(ln, req)
+	case callMoveMount:
+		return a.answerMoveMount(ln, req)
+	}
+	return continued(req)
+}
+
+// continued lets the kernel run the call.
+func continued(req *notif) notifResp {
+	return notifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+}
+
+// failed answers the call with errno.
+func failed(req *notif, errno unix.Errno) notifResp {
+	return notifResp{ID: req.ID, Error: -int32(errno)}
+}
+
+// answerSysinfo writes the container's struct sysinfo into the caller.
+func (a *Agent) answerSysinfo(ln *listener, req *notif) notifResp {
+	cont := continued(req)
 	c, ok := a.cfg.Lookup(ln.id)
 	if !ok {
 		return cont

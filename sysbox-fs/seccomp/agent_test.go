@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -50,6 +51,7 @@ type childAnswer struct {
 	Errno int
 	Tid   int
 	N     int
+	Text  string
 }
 
 func child(sock string) error {
@@ -89,6 +91,61 @@ func child(sock string) error {
 			a.Errno = int(e)
 		case "getppid":
 			a.Ppid = unix.Getppid()
+		case "mount": // mount FSTYPE TARGET FLAGS [DATA]
+			var flags uintptr
+			fmt.Sscan(cmd[3], &flags)
+			data := ""
+			if len(cmd) > 4 {
+				data = cmd[4]
+			}
+			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], cmd[1], flags, data))
+		case "move": // mount --move SOURCE TARGET
+			a.Errno = childErrno(unix.Mount(cmd[1], cmd[2], "", unix.MS_MOVE, ""))
+		case "mountloop": // mountloop N FSTYPE TARGET: N mount + umount -l pairs
+			var n int
+			fmt.Sscan(cmd[1], &n)
+			for i := 0; i < n && a.Errno == 0; i++ {
+				a.Errno = childErrno(unix.Mount(cmd[2], cmd[3], cmd[2], 0, ""))
+				if a.Errno == 0 {
+					a.Errno = childErrno(unix.Unmount(cmd[3], unix.MNT_DETACH))
+				}
+				a.N++
+			}
+		case "movemount": // move_mount SOURCE TARGET (by paths)
+			a.Errno = childErrno(unix.MoveMount(unix.AT_FDCWD, cmd[1], unix.AT_FDCWD, cmd[2], 0))
+		case "movemountfd": // move_mount of an O_PATH fd of SOURCE to TARGET
+			fd, err := unix.Open(cmd[1], unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err == nil {
+				err = unix.MoveMount(fd, "", unix.AT_FDCWD, cmd[2], unix.MOVE_MOUNT_F_EMPTY_PATH)
+				unix.Close(fd)
+			}
+			a.Errno = childErrno(err)
+		case "umount": // umount TARGET FLAGS
+			var flags int
+			fmt.Sscan(cmd[2], &flags)
+			a.Errno = childErrno(unix.Unmount(cmd[1], flags))
+		case "fsopen":
+			fd, err := unix.Fsopen(cmd[1], unix.FSOPEN_CLOEXEC)
+			if err == nil {
+				unix.Close(fd)
+			}
+			a.Errno = childErrno(err)
+		case "openpath": // an O_PATH fd, left open; its number in N
+			fd, err := unix.Open(cmd[1], unix.O_PATH|unix.O_CLOEXEC, 0)
+			a.N, a.Errno = fd, childErrno(err)
+		case "chdir":
+			a.Errno = childErrno(unix.Chdir(cmd[1]))
+		case "read":
+			b, err := os.ReadFile(cmd[1])
+			a.Text, a.Errno = string(b), childErrno(err)
+		case "mountopts": // the mount options of the mount at TARGET (last one)
+			b, err := os.ReadFile("/proc/self/mountinfo")
+			a.Errno = childErrno(err)
+			for _, l := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(l); len(f) > 5 && f[4] == cmd[1] {
+					a.Text = f[5]
+				}
+			}
 		case "loop": // sysinfo until told to stop on stdin... counted
 			var n int
 			fmt.Sscan(cmd[1], &n)
@@ -107,7 +164,8 @@ func child(sock string) error {
 	return nil
 }
 
-// installFilter loads a filter that notifies sysinfo and getppid (native
+// installFilter loads a filter that notifies sysinfo, getppid, mount,
+// umount2, fsopen and move_mount (native
 // arch) and allows everything else; it returns the notify fd.
 func installFilter() (int, error) {
 	const (
@@ -119,15 +177,19 @@ func installFilter() (int, error) {
 	)
 	prog := []unix.SockFilter{
 		{Code: ldW, K: arOff},
-		{Code: jeqK, Jt: 0, Jf: 4, K: nativeArch()},
+		{Code: jeqK, Jt: 0, Jf: 0, K: nativeArch()},
 		{Code: ldW, K: nrOff},
-		{Code: jeqK, Jt: 2, Jf: 0, K: unix.SYS_SYSINFO},
-		{Code: jeqK, Jt: 1, Jf: 0, K: unix.SYS_GETPPID},
-		{Code: retK, K: unix.SECCOMP_RET_ALLOW},
-		{Code: retK, K: unix.SECCOMP_RET_USER_NOTIF},
 	}
-	// Jump offsets: arch mismatch -> allow (index 5).
-	prog[1].Jf = 3
+	trapped := []uint32{unix.SYS_SYSINFO, unix.SYS_GETPPID, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_FSOPEN, unix.SYS_MOVE_MOUNT}
+	for i, nr := range trapped {
+		// A match jumps over the rest and the allow, to the notify.
+		prog = append(prog, unix.SockFilter{Code: jeqK, Jt: uint8(len(trapped) - i), K: nr})
+	}
+	prog = append(prog,
+		unix.SockFilter{Code: retK, K: unix.SECCOMP_RET_ALLOW},
+		unix.SockFilter{Code: retK, K: unix.SECCOMP_RET_USER_NOTIF})
+	// Arch mismatch: jump over the number load and tests, to the allow.
+	prog[1].Jf = uint8(1 + len(trapped))
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	fd, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
 		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
@@ -159,6 +221,25 @@ func (f *fakeSource) Info(c handler.Container) (unix.Sysinfo_t, error) {
 type registry struct {
 	mu  sync.Mutex
 	ids map[string]bool
+	// files are every known container's virtual files; initPids their
+	// init pids (0 when unset).
+	files    []VirtualFile
+	initPids map[string]int
+}
+
+func (r *registry) setInit(id string, pid int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.initPids == nil {
+		r.initPids = map[string]int{}
+	}
+	r.initPids[id] = pid
+}
+
+func (r *registry) virtualFiles(id string) ([]VirtualFile, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.files, r.ids[id]
 }
 
 func (r *registry) set(id string, known bool) {
@@ -170,7 +251,7 @@ func (r *registry) set(id string, known bool) {
 func (r *registry) lookup(id string) (handler.Container, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return handler.Container{ID: id}, r.ids[id]
+	return handler.Container{ID: id, InitPid: r.initPids[id]}, r.ids[id]
 }
 
 type testAgent struct {
@@ -208,6 +289,9 @@ func startAgentWith(t *testing.T, cfg Config, reg *registry) *testAgent {
 		}},
 	}
 	cfg.Lookup, cfg.Sysinfo = ta.reg.lookup, ta.src
+	if reg.files != nil {
+		cfg.Files = reg.virtualFiles
+	}
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +326,14 @@ type trapped struct {
 
 func startChild(t *testing.T, ta *testAgent, id string) *trapped {
 	t.Helper()
+	return startChildWith(t, ta, id, nil)
+}
+
+// startChildWith starts the child with attr (its own namespaces).
+func startChildWith(t *testing.T, ta *testAgent, id string, attr *syscall.SysProcAttr) *trapped {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.SysProcAttr = attr
 	cmd.Env = append(os.Environ(), childEnv+"="+ta.sock, childEnv+"_ID="+id)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -479,4 +570,16 @@ func TestTrappedSysinfoSurvivesASignalFlood(t *testing.T) {
 	}
 	t.Logf("2000 trapped sysinfo calls under %d signals: %v (%v each), %d notifications answered",
 		sent.Load(), took, took/2000, ta.src.calls.Load())
+}
+
+// childErrno is err's errno, 0 for nil.
+func childErrno(err error) int {
+	if err == nil {
+		return 0
+	}
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return int(e)
+	}
+	return -1
 }

@@ -17,11 +17,18 @@ import (
 const SeccompAgentSocket = ipc.SeccompSocket
 
 // TrappedSyscalls returns the syscalls a system container hands to sysbox-fs's seccomp agent
-// (SCMP_ACT_NOTIFY), which answers them with the container's own data: sysinfo, so that
-// free, uptime and top (busybox) show the container's memory, uptime and load as
-// /proc/meminfo, /proc/uptime and /proc/loadavg do.
+// (SCMP_ACT_NOTIFY), which answers them with the container's own data:
+//   - sysinfo, so that free, uptime and top (busybox) show the container's memory, uptime
+//     and load as /proc/meminfo, /proc/uptime and /proc/loadavg do;
+//   - mount, so that a procfs mounted inside the container (inner containers,
+//     unshare --mount-proc) gets the container's virtual files on top (other mounts
+//     continue to the kernel);
+//   - umount2 and move_mount, so that the virtual files and /proc cannot be unmounted or
+//     moved away to uncover the host's files;
+//   - fsopen, so that the new mount API cannot build a raw procfs or sysfs (refused with
+//     ENOSYS for those two: tools fall back to mount).
 func TrappedSyscalls() []string {
-	return []string{"sysinfo"}
+	return []string{"sysinfo", "mount", "umount2", "fsopen", "move_mount"}
 }
 
 // stepSeccompNotify hands TrappedSyscalls to sysbox-fs's agent. A spec without a seccomp
@@ -29,9 +36,10 @@ func TrappedSyscalls() []string {
 // else (default action ALLOW, the native architectures), so that the trap is always there.
 //
 // A syscall is trapped only where the profile allows it unconditionally (an ALLOW or LOG rule
-// without arguments, or no rule and an ALLOW or LOG default): its name moves from those rules
-// to one NOTIFY rule. A profile that denies it, or allows it only for some arguments, keeps
-// its own decision. A profile that already names another agent (its own listenerPath) is left
+// without arguments, or no rule and an ALLOW or LOG default), or where it is one of
+// SystemSyscalls, which the "seccomp" step allows whatever the profile says: its name moves
+// from every rule to one NOTIFY rule. A profile that denies another syscall, or allows it
+// only for some arguments, keeps its own decision. A profile that already names another agent (its own listenerPath) is left
 // alone with a warning: libcontainer hands the fd to a single agent.
 //
 // Runs before "seccomp", which then adds SystemSyscalls to a profile created here (redundant
@@ -49,7 +57,11 @@ func stepSeccompNotify(s *specs.Spec, _ Options, in Inputs) error {
 	var trap []string
 	trapped := false
 	for _, name := range TrappedSyscalls() {
-		switch seccompDecision(sc, name) {
+		d := seccompDecision(sc, name)
+		if d == decisionOther && slices.Contains(SystemSyscalls(), name) {
+			d = decisionAllow // allowed by stepSeccomp in any case
+		}
+		switch d {
 		case decisionNotify:
 			trapped = true
 		case decisionAllow:

@@ -23,15 +23,19 @@ func TestStepSeccompNotifyOnDockerDefaultProfile(t *testing.T) {
 	for _, r := range sc.Syscalls {
 		if r.Action == specs.ActNotify {
 			notify = append(notify, r)
-		} else if slices.Contains(r.Names, "sysinfo") {
-			t.Errorf("sysinfo still in a %s rule", r.Action)
+		} else {
+			for _, n := range TrappedSyscalls() {
+				if slices.Contains(r.Names, n) {
+					t.Errorf("%s still in a %s rule", n, r.Action)
+				}
+			}
 		}
 	}
-	if len(notify) != 1 || !slices.Equal(notify[0].Names, []string{"sysinfo"}) || len(notify[0].Args) != 0 {
-		t.Fatalf("notify rules %+v, want one for sysinfo", notify)
+	if len(notify) != 1 || !slices.Equal(notify[0].Names, TrappedSyscalls()) || len(notify[0].Args) != 0 {
+		t.Fatalf("notify rules %+v, want one for %v", notify, TrappedSyscalls())
 	}
 	// Every other syscall keeps exactly the rules it had.
-	others := func(n string) bool { return n != "sysinfo" }
+	others := func(n string) bool { return !slices.Contains(TrappedSyscalls(), n) }
 	before, after := ruleSet(t, orig.Linux.Seccomp.Syscalls, others), ruleSet(t, sc.Syscalls, others)
 	if !slices.Equal(before, after) {
 		t.Errorf("rules of other syscalls changed:\nbefore %d rules, after %d", len(before), len(after))
@@ -46,7 +50,12 @@ func TestStepSeccompNotify(t *testing.T) {
 	allow := func(names ...string) specs.LinuxSyscall {
 		return specs.LinuxSyscall{Names: names, Action: specs.ActAllow}
 	}
-	notifySysinfo := specs.LinuxSyscall{Names: []string{"sysinfo"}, Action: specs.ActNotify}
+	notify := func(names ...string) specs.LinuxSyscall {
+		return specs.LinuxSyscall{Names: names, Action: specs.ActNotify}
+	}
+	// The mount traps are SystemSyscalls: trapped whatever the profile says.
+	notifyAll := notify("sysinfo", "mount", "umount2", "fsopen", "move_mount")
+	notifyMounts := notify("mount", "umount2", "fsopen", "move_mount")
 	errno := uint(1)
 	tests := []struct {
 		name string
@@ -55,48 +64,60 @@ func TestStepSeccompNotify(t *testing.T) {
 		warn string
 	}{
 		{
-			name: "no profile: one that allows everything but traps sysinfo",
+			name: "no profile: one that allows everything but traps the trapped syscalls",
 			in:   nil,
 			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: nativeSeccompArchs(),
-				ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{notifySysinfo}},
+				ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{notifyAll}},
 		},
 		{
 			name: "allowed among others: moved to its own notify rule",
-			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allow("read", "sysinfo", "write")}},
+			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allow("read", "sysinfo", "mount", "write")}},
 			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
-				Syscalls: []specs.LinuxSyscall{allow("read", "write"), notifySysinfo}},
+				Syscalls: []specs.LinuxSyscall{allow("read", "write"), notifyAll}},
 		},
 		{
 			name: "allowed alone in a LOG rule: the rule goes",
 			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
 				{Names: []string{"sysinfo"}, Action: specs.ActLog}, allow("read")}},
 			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
-				Syscalls: []specs.LinuxSyscall{allow("read"), notifySysinfo}},
+				Syscalls: []specs.LinuxSyscall{allow("read"), notifyAll}},
 		},
 		{
 			name: "allowed by the default action",
 			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"kexec_load"}, Action: specs.ActErrno}}},
 			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{
-				{Names: []string{"kexec_load"}, Action: specs.ActErrno}, notifySysinfo}},
+				{Names: []string{"kexec_load"}, Action: specs.ActErrno}, notifyAll}},
 		},
 		{
-			name: "denied by a rule: the profile decides",
+			name: "sysinfo denied by a rule: the profile decides for it",
 			in: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
 				{Names: []string{"sysinfo"}, Action: specs.ActErrno, ErrnoRet: &errno}}},
-			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
-				{Names: []string{"sysinfo"}, Action: specs.ActErrno, ErrnoRet: &errno}}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"sysinfo"}, Action: specs.ActErrno, ErrnoRet: &errno}, notifyMounts}},
 		},
 		{
-			name: "denied by the default action: the profile decides",
+			name: "denied by the default action: sysinfo stays denied, the mount calls are trapped",
 			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allow("read")}},
-			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{allow("read")}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
+				Syscalls: []specs.LinuxSyscall{allow("read"), notifyMounts}},
 		},
 		{
-			name: "allowed for some arguments only: the profile decides",
+			name: "mount calls denied or conditional (Docker without CAP_SYS_ADMIN): trapped, out of those rules",
+			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+				allow("read", "sysinfo"),
+				{Names: []string{"mount", "umount2", "kexec_load"}, Action: specs.ActErrno, ErrnoRet: &errno},
+				{Names: []string{"fsopen"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0, Op: specs.OpEqualTo}}}}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{
+				allow("read"),
+				{Names: []string{"kexec_load"}, Action: specs.ActErrno, ErrnoRet: &errno},
+				notifyAll}},
+		},
+		{
+			name: "sysinfo allowed for some arguments only: the profile decides for it",
 			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"sysinfo"}, Action: specs.ActAllow,
 				Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpNotEqual}}}}},
-			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"sysinfo"}, Action: specs.ActAllow,
-				Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpNotEqual}}}}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket, Syscalls: []specs.LinuxSyscall{{Names: []string{"sysinfo"}, Action: specs.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpNotEqual}}}, notifyMounts}},
 		},
 		{
 			name: "the engine's own agent: left alone, with a warning",
@@ -107,9 +128,16 @@ func TestStepSeccompNotify(t *testing.T) {
 		{
 			name: "already trapped: unchanged",
 			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
-				Syscalls: []specs.LinuxSyscall{allow("read"), notifySysinfo}},
+				Syscalls: []specs.LinuxSyscall{allow("read"), notifyAll}},
 			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
-				Syscalls: []specs.LinuxSyscall{allow("read"), notifySysinfo}},
+				Syscalls: []specs.LinuxSyscall{allow("read"), notifyAll}},
+		},
+		{
+			name: "only sysinfo trapped (a spec made before the mount traps): the mount calls added",
+			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
+				Syscalls: []specs.LinuxSyscall{allow("read"), notify("sysinfo")}},
+			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
+				Syscalls: []specs.LinuxSyscall{allow("read"), notify("sysinfo"), notifyMounts}},
 		},
 	}
 	for _, tc := range tests {
