@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc"
 )
@@ -12,6 +13,8 @@ import (
 type Client struct {
 	daemon, socket string
 	conn           *grpc.ClientConn
+	// Timeout bounds each call; DefaultTimeout from NewClient.
+	Timeout time.Duration
 }
 
 // NewClient connects (lazily) to daemon's socket.
@@ -20,7 +23,7 @@ func NewClient(daemon, socket string) (*Client, error) {
 	if err != nil {
 		return nil, CallError(daemon, socket, "connect", err)
 	}
-	return &Client{daemon: daemon, socket: socket, conn: conn}, nil
+	return &Client{daemon: daemon, socket: socket, conn: conn, Timeout: DefaultTimeout}, nil
 }
 
 // Conn is the connection the generated client is built on.
@@ -29,9 +32,15 @@ func (c *Client) Conn() *grpc.ClientConn { return c.conn }
 // Close releases the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// Call runs one RPC under DefaultTimeout.
+// Call runs one RPC under c.Timeout.
 func (c *Client) Call(parent context.Context, method string, rpc func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(parent, DefaultTimeout)
+	return c.CallWithin(parent, c.Timeout, method, rpc)
+}
+
+// CallWithin runs one RPC under timeout, for a call whose work grows with
+// the data it handles.
+func (c *Client) CallWithin(parent context.Context, timeout time.Duration, method string, rpc func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	return CallError(c.daemon, c.socket, method, rpc(ctx))
 }

@@ -5,6 +5,7 @@ package mgrclient
 
 import (
 	"context"
+	"time"
 
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	pb "github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
@@ -14,7 +15,14 @@ import (
 type Client struct {
 	*ipc.Client
 	api pb.SysMgrClient
+	// CopyTimeout bounds ReqMounts, which seeds the special dirs from the
+	// image: a copy of GBs at this host's 250-300 MB/s takes longer than
+	// the other calls' ipc.DefaultTimeout. DefaultCopyTimeout from New.
+	CopyTimeout time.Duration
 }
+
+// DefaultCopyTimeout bounds ReqMounts: 2 minutes is about 30 GB here.
+const DefaultCopyTimeout = 2 * time.Minute
 
 // New returns a client for the sysbox-mgr socket (ipc.MgrSocket normally).
 func New(socket string) (*Client, error) {
@@ -22,7 +30,7 @@ func New(socket string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Client: base, api: pb.NewSysMgrClient(base.Conn())}, nil
+	return &Client{Client: base, api: pb.NewSysMgrClient(base.Conn()), CopyTimeout: DefaultCopyTimeout}, nil
 }
 
 // Register announces a container being created.
@@ -44,7 +52,7 @@ func (c *Client) SubidAlloc(ctx context.Context, id string, size uint32) (resp *
 
 // ReqMounts returns the special-dir mounts for the container.
 func (c *Client) ReqMounts(ctx context.Context, id, rootfs string, userDests []string) (mounts []*pb.Mount, err error) {
-	err = c.Call(ctx, "ReqMounts", func(ctx context.Context) error {
+	err = c.CallWithin(ctx, c.CopyTimeout, "ReqMounts", func(ctx context.Context) error {
 		resp, err := c.api.ReqMounts(ctx, &pb.ReqMountsRequest{Id: id, Rootfs: rootfs, UserDestinations: userDests})
 		mounts = resp.GetMounts()
 		return err
