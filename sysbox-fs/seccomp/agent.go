@@ -147,7 +147,11 @@ type Config struct {
 	// this agent (and the next instance with the same Owner) keeps.
 	Keeper Keeper
 	Owner  string
-	Log    logrus.FieldLogger
+	// KeeperRetry is how often, while the keeper is down, the agent tries
+	// again to have it keep the fds (instead of waiting for the next
+	// Sweep); 1 s when 0.
+	KeeperRetry time.Duration
+	Log         logrus.FieldLogger
 }
 
 // Agent serves notify fds. Create it with New.
@@ -160,8 +164,9 @@ type Agent struct {
 	// keepMu serializes the calls to the keeper and guards keeperDown,
 	// keeperWarned and the listeners' keep state.
 	keepMu sync.Mutex
-	// keeperDown: the last keeper call failed; new fds are kept at the
-	// next sweep. keeperWarned: that was logged at warning level.
+	// keeperDown: the last keeper call failed; new fds are kept once a
+	// retry (every KeeperRetry) finds it back. keeperWarned: that was
+	// logged at warning level.
 	keeperDown, keeperWarned bool
 
 	mu sync.Mutex
@@ -212,6 +217,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Sweep <= 0 {
 		cfg.Sweep = defaultSweep
 	}
+	if cfg.KeeperRetry <= 0 {
+		cfg.KeeperRetry = defaultKeeperRetry
+	}
 	return &Agent{cfg: cfg, arch: nativeArch(), start: time.Now(), fds: map[*listener]struct{}{}}, nil
 }
 
@@ -243,6 +251,8 @@ func (a *Agent) Serve(ctx context.Context, l *net.UnixListener) error {
 	}()
 	sweep := time.NewTicker(a.cfg.Sweep)
 	defer sweep.Stop()
+	retry := time.NewTicker(a.cfg.KeeperRetry)
+	defer retry.Stop()
 	var err error
 loop:
 	for {
@@ -257,6 +267,10 @@ loop:
 			}
 			a.sweep()
 			a.reconcile(ctx)
+		case <-retry.C:
+			if ctx.Err() == nil && a.keeperIsDown() {
+				a.reconcile(ctx) // the fds that came while it was down
+			}
 		case err = <-accepted:
 			err = fmt.Errorf("seccomp agent: accept: %w", err)
 			l.Close()

@@ -38,6 +38,9 @@ var ErrRefused = errors.New("keeper refused the fd")
 // keeperTimeout bounds each keeper call; the keeper is local.
 const keeperTimeout = 3 * time.Second
 
+// defaultKeeperRetry is Config.KeeperRetry's default.
+const defaultKeeperRetry = time.Second
+
 // newTag returns a tag no other fd of this or another agent instance with
 // the same owner has: owner, the process the fd came for, and the agent's
 // start time and a counter.
@@ -51,8 +54,8 @@ func (a *Agent) ours(tag string) bool {
 	return strings.HasPrefix(tag, a.cfg.Owner+"#")
 }
 
-// keep has the keeper copy ln's fd, unless the keeper is down (the next
-// sweep retries).
+// keep has the keeper copy ln's fd, unless the keeper is down (retried
+// every Config.KeeperRetry until it is back).
 func (a *Agent) keep(ln *listener) {
 	if a.cfg.Keeper == nil {
 		return
@@ -133,6 +136,13 @@ func (a *Agent) keeperFailed(ctx context.Context, log logrus.FieldLogger, err er
 	}
 	a.keeperWarned = true
 	log.Warn("seccomp agent: sysbox-mgr does not keep copies of the notify fds (down, or a version without KeepFd): they will not survive a restart of sysbox-fs")
+}
+
+// keeperIsDown reports whether the last keeper call failed.
+func (a *Agent) keeperIsDown() bool {
+	a.keepMu.Lock()
+	defer a.keepMu.Unlock()
+	return a.keeperDown
 }
 
 // keeperUp records a successful keeper call. Caller holds keepMu.

@@ -397,3 +397,23 @@ func TestFdForgottenWhileStoppingKeepsItsCopy(t *testing.T) {
 		})
 	}
 }
+
+// Fds that came while the keeper was down are kept within a KeeperRetry
+// of its return, not at the next (here: hour-long) sweep.
+func TestFdsThatCameWhileTheKeeperWasDownAreKeptSoonAfterItIsBack(t *testing.T) {
+	k := newFakeKeeper(t)
+	k.down = errors.New("sysbox-mgr is not reachable")
+	cfg := keeperConfig(k, time.Hour)
+	cfg.KeeperRetry = 20 * time.Millisecond
+	ta := startAgentWith(t, cfg, knows("c1"))
+	startChild(t, ta, "c1")
+	waitFor(t, "the fd", func() bool { return ta.served() == 1 })
+	time.Sleep(60 * time.Millisecond) // retries while down
+	if n := len(k.held("c1")); n != 0 {
+		t.Fatalf("a down keeper holds %d copies", n)
+	}
+	k.mu.Lock()
+	k.down = nil
+	k.mu.Unlock()
+	waitFor(t, "a retry to keep the fd", func() bool { return len(k.held("c1")) == 1 })
+}
