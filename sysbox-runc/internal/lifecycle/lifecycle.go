@@ -157,6 +157,7 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 		IDMappable:        idmap.Supported,
 		CallerOOMScoreAdj: callerOOMScoreAdj(),
 		KnownCaps:         KnownCaps(),
+		AppArmorProfile:   LoadedAppArmorProfile(),
 		Warn:              func(msg string) { cfg.Log.Warn(msg) },
 	}
 	for _, f := range pre.GetFiles() {
