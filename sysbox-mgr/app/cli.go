@@ -70,7 +70,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			},
 			Action:       releaseAction,
 			OnUsageError: usageError,
-		}},
+		}, dockerRuntimeCommand()},
 		OnUsageError: usageError,
 	}
 }
