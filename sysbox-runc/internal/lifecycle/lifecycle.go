@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -157,6 +158,7 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 		IDMappable:        idmap.Supported,
 		CallerOOMScoreAdj: callerOOMScoreAdj(),
 		KnownCaps:         KnownCaps(),
+		AppArmorProfile:   LoadedAppArmorProfile(),
 		Warn:              func(msg string) { cfg.Log.Warn(msg) },
 	}
 	for _, f := range pre.GetFiles() {
@@ -222,6 +224,11 @@ func (p *Prepared) Started(ctx context.Context, initPid int, created int64, cgro
 	}
 	if err := DelegateCgroups(cgroupPaths, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
 		return err
+	}
+	if v2 := cgroupPaths[""]; v2 != "" && cgroups.IsCgroup2UnifiedMode() {
+		if err := NestInitInLeaf(v2, initPid, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
+			return err
+		}
 	}
 	if err := p.attachDeferred(initPid); err != nil {
 		return err
