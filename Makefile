@@ -7,6 +7,8 @@
 #   install     packages, binaries, sysboxctl, subuid/subgid pool, dockerd, daemons, Docker
 #               runtime, busybox test image, then a smoke run (scripts/install.sh)
 #   uninstall   the reverse (scripts/uninstall.sh)
+#   deb         the Debian package bin/sysboxd_<version>_<arch>.deb (packaging/deb/build.sh;
+#               VERSION=... overrides the version derived from git)
 #   test        everything: unit tests, then end-to-end tests on a fresh install
 #   test-unit   go test ./...
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
@@ -54,6 +56,11 @@ install: deps build
 
 uninstall:
 	@scripts/uninstall.sh
+
+# The package version comes from git unless VERSION is given (environment or command line).
+.PHONY: deb
+deb:
+	@DEB_VERSION='$(if $(filter environment command line,$(origin VERSION)),$(VERSION))' packaging/deb/build.sh
 
 test:
 	@scripts/test.sh all
