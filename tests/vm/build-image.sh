@@ -45,7 +45,10 @@ usage() {
 # deb_depends PATH prints the package names a .deb depends on (versions dropped, first
 # choice of an alternative).
 deb_depends() {
-	dpkg-deb -f "$1" Depends Pre-Depends | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/:any//' |
+	{
+		dpkg-deb -f "$1" Depends
+		dpkg-deb -f "$1" Pre-Depends
+	} | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/:any//' |
 		awk 'NF {print $1}' | sort -u
 }
 
