@@ -194,38 +194,56 @@ func TestCgroupV2LimitsFromOutsideShowAndHoldInside(t *testing.T) {
 
 	out, errOut, code := dockerSplit(t, nil, "exec", name, "sh", "-c", moveToLeaf+`
 echo "+memory +pids +cpu" > $C/cgroup.subtree_control || exit 11
-mkdir $C/sub && echo $$ > $C/sub/cgroup.procs || exit 12
-cat $C/sub/memory.max $C/sub/pids.max
+mkdir $C/sub || exit 12
+cat $C/sub/memory.max $C/sub/pids.max`)
+	if code != 0 || strings.Join(lines(out), " ") != "max max" {
+		t.Fatalf("making an unlimited child inside: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Each probe runs in its own exec, moved into the child first.
+	const intoSub = "echo $$ > /sys/fs/cgroup/sub/cgroup.procs || exit 12\n"
+
+	out, errOut, code = dockerSplit(t, nil, "exec", name, "sh", "-c", intoSub+`
 dd if=/dev/zero of=/dev/shm/fill bs=1M count=150 2>/dev/null; echo dd-exit=$?
-stat -c %s /dev/shm/fill; rm -f /dev/shm/fill
-for i in $(seq 40); do sleep 30 & done 2>/tmp/fork.err; cat /tmp/fork.err >&2
-timeout 3 sh -c 'while :; do :; done'
-grep nr_throttled $C/cpu.stat`)
-	if code == 11 || code == 12 {
-		t.Fatalf("making an unlimited child inside: exit %d, stderr %q", code, errOut)
+stat -c %s /dev/shm/fill; rm -f /dev/shm/fill`)
+	if l := lines(out); len(l) != 2 {
+		t.Errorf("memory probe: exit %d, stdout %q, stderr %q", code, out, errOut)
+	} else {
+		if l[0] == "dd-exit=0" {
+			t.Errorf("150 MiB of shm written from a child of a 64m container")
+		}
+		if size := atoi(t, l[1]); size > 64<<20 {
+			t.Errorf("the child stored %d bytes, above the container's 64m", size)
+		}
 	}
-	l := lines(out)
-	if len(l) != 5 {
-		t.Fatalf("limits probe: stdout %q stderr %q", out, errOut)
-	}
-	if l[0] != "max" || l[1] != "max" {
-		t.Errorf("the child has limits of its own (memory.max %s, pids.max %s): the test needs an unlimited child", l[0], l[1])
-	}
-	if l[2] == "dd-exit=0" {
-		t.Errorf("150 MiB of shm written from a child of a 64m container")
-	}
-	if size := atoi(t, l[3]); size > 64<<20 {
-		t.Errorf("the child stored %d bytes, above the container's 64m", size)
-	}
-	if !strings.Contains(errOut, "can't fork") {
-		t.Errorf("40 forks in an unlimited child of a --pids-limit 20 container: no fork failed (stderr %q)", errOut)
-	}
-	if l[4] == "nr_throttled 0" {
-		t.Errorf("a busy loop under --cpus 0.5 was never throttled: %q", l[4])
+
+	_, errOut, code = dockerSplit(t, nil, "exec", name, "sh", "-c", intoSub+`for i in $(seq 40); do sleep 30 & done; wait`)
+	if code == 12 || !strings.Contains(errOut, "can't fork") {
+		t.Errorf("40 forks in an unlimited child of a --pids-limit 20 container: exit %d, stderr %q; want fork failures", code, errOut)
 	}
 	if cur := atoiFile(t, filepath.Join(hostDir, "pids.current")); cur > 20 {
 		t.Errorf("pids.current %d above the container's limit 20", cur)
 	}
+
+	before := readFile(t, filepath.Join(hostDir, "cpu.stat"))
+	if _, errOut, code = dockerSplit(t, nil, "exec", name, "sh", "-c", intoSub+`timeout 3 sh -c 'while :; do :; done'; true`); code != 0 {
+		t.Errorf("cpu probe: exit %d, stderr %q", code, errOut)
+	}
+	after := readFile(t, filepath.Join(hostDir, "cpu.stat"))
+	if throttled(t, after) <= throttled(t, before) {
+		t.Errorf("a busy loop in the child under --cpus 0.5 was never throttled:\nbefore %s\nafter %s", before, after)
+	}
+}
+
+// throttled is nr_throttled in a cpu.stat text.
+func throttled(t *testing.T, cpuStat string) int {
+	t.Helper()
+	for _, l := range lines(cpuStat) {
+		if v, ok := strings.CutPrefix(l, "nr_throttled "); ok {
+			return atoi(t, v)
+		}
+	}
+	t.Fatalf("no nr_throttled in cpu.stat:\n%s", cpuStat)
+	return 0
 }
 
 // docker update changes the running container's limits on the host and

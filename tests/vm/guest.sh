@@ -76,14 +76,23 @@ step_host() {
 	fi
 }
 
+# step_images imports each image of $SHARE/images unless Docker has it from the same recipe
+# (its org.sysboxd.recipe label; the images may be in the disk already).
 step_images() {
-	local tar name changes line
+	local tar name changes line want have
 	for tar in "$SHARE"/images/*.tar; do
 		name=$(basename "$tar" .tar)
 		changes=()
+		want=""
 		while IFS= read -r line; do
 			[ -n "$line" ] && changes+=(--change "$line")
+			case "$line" in "LABEL org.sysboxd.recipe="*) want=${line#*=} ;; esac
 		done <"$SHARE/images/$name.changes"
+		have=$(docker image inspect -f '{{ index .Config.Labels "org.sysboxd.recipe" }}' "sysbox-test/$name" 2>/dev/null)
+		if [ -n "$want" ] && [ "$have" = "$want" ]; then
+			pass "image sysbox-test/$name (recipe $want)"
+			continue
+		fi
 		check "import sysbox-test/$name" docker import "${changes[@]}" "$tar" "sysbox-test/$name:latest"
 	done
 	docker image ls --format '    {{.Repository}}:{{.Tag}} {{.Size}}' | grep sysbox-test

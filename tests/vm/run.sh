@@ -256,88 +256,146 @@ free_port() {
 	return 1
 }
 
-# start_qemu ACCEL: starts the guest on a fresh overlay; sets PID.
+# start_qemu ACCEL DRIVE: starts the guest on the qcow2 DRIVE (written to); sets PID.
 start_qemu() {
-	local acc=$1 cpu=max
+	local acc=$1 drive=$2 cpu=max
 	[ "$acc" = kvm ] && cpu=host
-	rm -f "$WORK/overlay.qcow2" "$WORK/console.log"
-	qemu-img create -q -f qcow2 -b "$img/disk.qcow2" -F qcow2 "$WORK/overlay.qcow2" || return 1
+	rm -f "$WORK/console.log"
 	nice -n 10 qemu-system-x86_64 -name sysbox-vm -machine q35 -accel "$acc" -cpu "$cpu" \
 		-m "$MEM" -smp "$CPUS" -uuid "$(cat /proc/sys/kernel/random/uuid)" \
 		-kernel "$img/vmlinuz" -initrd "$img/initrd" \
 		-append "root=/dev/vda rw console=ttyS0 panic=-1" \
-		-drive "file=$WORK/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe" \
+		-drive "file=$drive,if=virtio,format=qcow2,cache=unsafe" \
 		-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" \
 		-virtfs "local,path=$SHARE,mount_tag=share,security_model=none,readonly=on" \
 		-display none -monitor none -serial "file:$WORK/console.log" -no-reboot \
 		>"$WORK/log/qemu.log" 2>&1 &
 	PID=$!
+	printf 'PID=%s\nPORT=%s\nKEY=%s\nACCEL=%s\nWORK=%s\n' "$PID" "$PORT" "$KEY" "$acc" "$WORK" >"$STATE_DIR/state"
+}
+
+# overlay BACKING FILE: a fresh qcow2 FILE whose backing file is BACKING.
+overlay() {
+	rm -f "$2"
+	qemu-img create -q -f qcow2 -b "$1" -F qcow2 "$2"
+}
+
+# kill_qemu: ends qemu at once (the overlay is thrown away).
+kill_qemu() {
+	kill "$PID" 2>/dev/null
+	sleep 1
+	kill -9 "$PID" 2>/dev/null
+	wait "$PID" 2>/dev/null
+	rm -f "$STATE_DIR/state"
 }
 
 # kvm_boots: starts qemu with KVM and waits up to $KVM_PROBE s for the kernel's first words.
 kvm_boots() {
 	[ -w /dev/kvm ] || return 1
-	start_qemu kvm || return 1
+	overlay "$img/disk.qcow2" "$WORK/overlay.qcow2" || return 1
+	start_qemu kvm "$WORK/overlay.qcow2" 2>/dev/null
 	local end=$((SECONDS + KVM_PROBE))
 	while [ $SECONDS -lt $end ]; do
 		qemu_alive || break
-		grep -q 'Linux version' "$WORK/console.log" 2>/dev/null && return 0
+		if grep -q 'Linux version' "$WORK/console.log" 2>/dev/null; then
+			kill_qemu
+			return 0
+		fi
 		sleep 1
 	done
-	log "KVM did not boot in ${KVM_PROBE}s ($(tail -c 300 "$WORK/log/qemu.log" | tr '\n' ' ')): using TCG"
-	kill "$PID" 2>/dev/null
-	sleep 1
-	kill -9 "$PID" 2>/dev/null
-	wait "$PID" 2>/dev/null
+	log "KVM did not boot in ${KVM_PROBE}s ($(tail -c 200 "$WORK/log/qemu.log" | tr '\n' ' ')): using TCG"
+	kill_qemu
 	return 1
 }
 
-booted=false
-if $build_ok; then
-	phase "boot ($img)"
-	KEY=$img/id_ed25519
-	PORT=$(free_port) || die "no free port for ssh"
-	start=$SECONDS
-	ACCEL=tcg
-	case "$accel" in
-	kvm) ACCEL=kvm && start_qemu kvm ;;
-	tcg) start_qemu tcg ;;
-	auto) if kvm_boots; then ACCEL=kvm; else start_qemu tcg; fi ;;
-	esac
-	printf 'PID=%s\nPORT=%s\nKEY=%s\nACCEL=%s\nWORK=%s\n' "$PID" "$PORT" "$KEY" "$ACCEL" "$WORK" >"$STATE_DIR/state"
-	# The overall timeout: a hung guest must not hang CI.
-	(
-		trap 'kill "$s" 2>/dev/null; exit 0' TERM
-		sleep "$TIMEOUT" &
-		s=$!
-		wait "$s"
-		echo "tests/vm/run.sh: overall timeout (${TIMEOUT}s): killing qemu $PID" >&2
-		touch "$WORK/timed-out"
-		kill "$PID" 2>/dev/null
-		sleep 5
-		kill -9 "$PID" 2>/dev/null
-	) &
-	watchdog=$!
-	rm -f "$WORK/timed-out"
-	end=$((SECONDS + BOOT_TIMEOUT))
+# boot DRIVE: boots the guest on DRIVE, waits for ssh, mounts the share; sets boot_s.
+boot() {
+	local start=$SECONDS end=$((SECONDS + BOOT_TIMEOUT)) up=false
+	start_qemu "$ACCEL" "$1"
 	while [ $SECONDS -lt $end ] && qemu_alive; do
 		if gssh true >/dev/null 2>&1; then
-			booted=true
+			up=true
 			break
 		fi
 		sleep 3
 	done
 	boot_s=$((SECONDS - start))
-	if $booted && gssh 'mkdir -p /mnt/share && mount -t 9p -o trans=virtio,version=9p2000.L,ro share /mnt/share' 2>"$WORK/log/mount.log"; then
+	if $up && gssh 'mkdir -p /mnt/share && mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro share /mnt/share' 2>"$WORK/log/mount.log"; then
+		return 0
+	fi
+	$up && log "mounting the share failed: $(cat "$WORK/log/mount.log")"
+	echo "--- console (last 30 lines) ---"
+	tail -n 30 "$WORK/console.log" 2>/dev/null
+	return 1
+}
+
+# images_layer: sets LAYER to a qcow2 layer over the cached disk that has the test images imported
+# into the guest's Docker (importing them under TCG takes minutes), cached beside the disk,
+# keyed by the images' recipes; built by one boot when missing.
+images_layer() {
+	local key layer start=$SECONDS f
+	key=$(for f in "$SHARE"/images/*.changes; do
+		echo "${f##*/}"
+		cat "$f"
+	done | sha256sum | cut -c1-16)
+	layer="$img/images-$key.qcow2"
+	LAYER=$layer
+	[ -f "$layer" ] && return 0
+	phase "test images into the guest disk (once per image recipe)"
+	find "$img" -maxdepth 1 -name 'images-*.qcow2*' -delete
+	overlay "$img/disk.qcow2" "$layer.tmp" || return 1
+	boot "$layer.tmp" || return 1
+	guest_step images 1200 images || {
+		kill_qemu
+		return 1
+	}
+	# No machine-id of this boot on the disk: each run's guest makes its own.
+	gssh ': >/etc/machine-id; sync; systemctl poweroff' >/dev/null 2>&1
+	local end=$((SECONDS + 120))
+	while qemu_alive && [ $SECONDS -lt $end ]; do sleep 1; done
+	if qemu_alive; then
+		kill_qemu
+		return 1
+	fi
+	rm -f "$STATE_DIR/state"
+	mv "$layer.tmp" "$layer"
+	timings+=("images-layer $((SECONDS - start))s")
+}
+
+booted=false
+if $build_ok; then
+	KEY=$img/id_ed25519
+	PORT=$(free_port) || die "no free port for ssh"
+	ACCEL=tcg
+	case "$accel" in
+	kvm) ACCEL=kvm ;;
+	auto) if kvm_boots; then ACCEL=kvm; fi ;;
+	esac
+	# The overall timeout: a hung guest must not hang CI.
+	rm -f "$WORK/timed-out"
+	(
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		sleep "$TIMEOUT" &
+		s=$!
+		wait "$s"
+		echo "tests/vm/run.sh: overall timeout (${TIMEOUT}s): killing qemu" >&2
+		touch "$WORK/timed-out"
+		# shellcheck disable=SC1091
+		. "$STATE_DIR/state" 2>/dev/null && kill "$PID" 2>/dev/null
+		sleep 5
+		kill -9 "$PID" 2>/dev/null
+	) &
+	watchdog=$!
+	if images_layer; then
+		phase "boot (accelerator $ACCEL)"
+		overlay "$LAYER" "$WORK/overlay.qcow2" && boot "$WORK/overlay.qcow2" && booted=true
+	fi
+	if $booted; then
 		record boot PASS "$boot_s" "accelerator $ACCEL, ssh on 127.0.0.1:$PORT"
 		passed=$((passed + 1))
 		timings+=("boot ${boot_s}s ($ACCEL)")
 	else
-		$booted && log "mounting the share failed: $(cat "$WORK/log/mount.log")"
-		booted=false
-		echo "--- console (last 30 lines) ---"
-		tail -n 30 "$WORK/console.log" 2>/dev/null
-		record boot FAIL "$boot_s" "no ssh after ${boot_s}s (accelerator $ACCEL; console in $WORK/console.log)"
+		record boot FAIL "${boot_s:-0}" "no guest (accelerator $ACCEL; console in $WORK/console.log)"
 		failed=$((failed + 1))
 	fi
 fi
