@@ -19,7 +19,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
-	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
+	"github.com/sysboxd/sysboxd/internal/idmap"
 )
 
 // Kind says how a rootfs was presented.
