@@ -27,7 +27,7 @@ cd "$root" || exit 1
 # The subset: what a stock host must show, lean enough for TCG (each docker run 10-30 s).
 DEFAULT_RUN='^(TestSystemContainerHasExclusiveRangeAndOwnUptime|TestTwoRunningContainersGetDisjointRanges|TestRootfsIsIDMappedNotChowned|TestBindMountsAndVolumesAreIDMapped|TestCgroupV2.*|TestProcShowsTheContainersMemoryAndCPUs|TestUptimeIsTheContainersUptime|TestExecProcessGetsTheContainersSysinfo|TestProcMountedInsideShowsTheContainersMeminfoAndUptime|TestSysfsMountedInsideShowsTheContainersCPUs|TestVirtualFilesAndRootProcCannotBeUnmounted|TestDockerInDockerRunsInnerContainers|TestSystemdBootsAsInitWithNoFailedUnits|TestSysboxFsRestartKeepsRunningContainersVirtualFiles|TestMgrRestartKeepsRunningLeaseAndIssuesNewRange|TestSysFilesPerContainer)$'
 
-STATE_DIR=/run/sysbox-vm
+STATE_DIR=${VM_STATE_DIR:-/run/sysbox-vm}
 WORK=$root/.tmp/vm
 SHARE=$WORK/share
 TIMEOUT=${VM_TIMEOUT:-2100}

@@ -6,7 +6,7 @@
 #   tests/vm/ssh.sh docker ps             a command
 #   tests/vm/ssh.sh -t journalctl -f      ssh options first, then the command
 set -euo pipefail
-STATE=/run/sysbox-vm/state
+STATE=${VM_STATE_DIR:-/run/sysbox-vm}/state
 [ -r "$STATE" ] || {
 	echo "${0##*/}: no guest is running (no $STATE): start one with tests/vm/run.sh --keep" >&2
 	exit 1
