@@ -78,7 +78,11 @@ func assembleOnStage(stageDir string, c *callerNS, pm newMount, files []mountFil
 	if err != nil {
 		return -1, err
 	}
+	private := unix.MountAttr{Propagation: unix.MS_PRIVATE} // see mountstage.Stage.Attach
 	for i, f := range files {
+		if err := unix.MountSetattr(trees[i], "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &private); err != nil {
+			return -1, fmt.Errorf("make %s private: %w", f.Rel, err)
+		}
 		err := unix.MoveMount(trees[i], "", unix.AT_FDCWD, root+"/"+f.Rel, unix.MOVE_MOUNT_F_EMPTY_PATH)
 		if errors.Is(err, unix.ENOENT) {
 			continue // not in this mount (procfs subset=pid)
