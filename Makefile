@@ -12,7 +12,7 @@
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
 #   images      the test images (IMAGES=busybox debian ... or all)
 #   proto       regenerate Go code from sysbox-ipc/proto/*.proto
-#   lint        gofmt and go vet
+#   lint        gofmt, go vet, and no build output tracked in git (scripts/check-tracked.sh)
 #   clean       remove bin/ and the local tool dir
 
 SHELL := /bin/bash
@@ -102,6 +102,7 @@ proto: $(TOOLS_BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(TOOLS_BIN)/.protoc
 		$(PROTO_FILES)
 
 lint:
+	@scripts/check-tracked.sh
 	@unformatted=$$(find . -name '*.go' ! -name '*.pb.go' ! -path './.tmp/*' ! -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags '$(GO_TAGS)' ./...
