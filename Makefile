@@ -12,7 +12,8 @@
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
 #   images      the test images (IMAGES=busybox debian ... or all)
 #   proto       regenerate Go code from sysbox-ipc/proto/*.proto
-#   lint        gofmt, go vet, and no build output tracked in git (scripts/check-tracked.sh)
+#   lint        gofmt, go vet, go.mod/go.sum tidy (root and tests/oci modules), and no build
+#               output tracked in git (scripts/check-tracked.sh)
 #   clean       remove bin/ and the local tool dir
 
 SHELL := /bin/bash
@@ -101,8 +102,14 @@ proto: $(TOOLS_BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(TOOLS_BIN)/.protoc
 		--go-grpc_out=. --go-grpc_opt=module=$(MODULE) \
 		$(PROTO_FILES)
 
+# Modules whose go.mod and go.sum must be what `go mod tidy` makes them.
+GO_MODULES := . tests/oci tests/oci/ocileaks
+
 lint:
 	@scripts/check-tracked.sh
+	@for m in $(GO_MODULES); do \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "go.mod/go.sum in $$m are not tidy: run 'go mod tidy' there" >&2; exit 1; }; \
+	done
 	@unformatted=$$(find . -name '*.go' ! -name '*.pb.go' ! -path './.tmp/*' ! -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags '$(GO_TAGS)' ./...
