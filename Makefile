@@ -8,7 +8,7 @@
 #               runtime, busybox test image, then a smoke run (scripts/install.sh)
 #   uninstall   the reverse (scripts/uninstall.sh)
 #   test        everything: unit tests, then end-to-end tests on a fresh install
-#   test-unit   go test ./...
+#   test-unit   unit tests of every module, with the race detector (scripts/unit-tests.sh)
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
 #   images      the test images (IMAGES=busybox debian ... or all)
 #   proto       regenerate Go code from sysbox-ipc/proto/*.proto
@@ -60,7 +60,7 @@ test:
 	@scripts/test.sh all
 
 test-unit:
-	$(GO) test -tags '$(GO_TAGS)' ./...
+	@scripts/unit-tests.sh
 
 test-e2e:
 	@scripts/test.sh e2e
