@@ -110,7 +110,7 @@ func run(cx *cli.Context) error {
 		MountRoot: cx.String("mount-root"),
 		Table:     table,
 		Host:      handler.DefaultHost(),
-		Sys: &server.Sys{
+		SysFiles: &server.SysFilesConfig{
 			Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: "/proc/sys"}, SysDir: "/sys",
 		},
 		StateDir: cx.String("state-dir"),

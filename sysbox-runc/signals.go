@@ -34,7 +34,7 @@ func parseSignal(s string) (unix.Signal, error) {
 
 // waitForeground forwards our signals to a foreground process until it
 // exits and returns its exit code (128+n when killed by signal n).
-func waitForeground(p *libcontainer.Process, io *stdio) (int, error) {
+func waitForeground(p *libcontainer.Process, procStdio *stdio) (int, error) {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
 	defer signal.Stop(sigs)
@@ -53,7 +53,7 @@ func waitForeground(p *libcontainer.Process, io *stdio) (int, error) {
 		case s := <-sigs:
 			switch s {
 			case unix.SIGWINCH:
-				io.resize()
+				procStdio.resize()
 			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
 				// SIGURG is the Go runtime's own; the rest are ours.
 			default:
