@@ -142,9 +142,7 @@ if $setup_ok; then
 	if scripts/smoke.sh; then record smoke PASS ""; else record smoke FAIL "scripts/smoke.sh failed"; fi
 fi
 
-if ! ls tests/e2e/*.go >/dev/null 2>&1; then
-	record e2e SKIP "no tests in tests/e2e yet"
-elif ! $setup_ok; then
+if ! $setup_ok; then
 	record e2e FAIL "not run: the install or image step failed"
 	failed_tests=$((failed_tests + 1))
 else
