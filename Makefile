@@ -66,10 +66,18 @@ test-e2e:
 	@scripts/test.sh e2e
 
 # Performance figures (docs/perf.md): start latency, /proc read latency, sysbox-fs memory,
-# sysbox-mgr Go benchmarks, in one run; results in tests/bench/results/latest.txt.
-.PHONY: bench
+# sysbox-mgr Go benchmarks, in one run; results in $(BENCH_OUT) (untracked).
+# `make bench-record` copies the last run to docs/perf-results.txt, the run docs/perf.md
+# quotes: do it when you update the figures there.
+BENCH_OUT ?= $(CURDIR)/.tmp/bench/latest.txt
+export BENCH_OUT
+.PHONY: bench bench-record
 bench:
 	@scripts/bench.sh
+
+bench-record:
+	@test -s '$(BENCH_OUT)' || { echo "no results in $(BENCH_OUT): run 'make bench' first" >&2; exit 1; }
+	cp '$(BENCH_OUT)' docs/perf-results.txt
 
 # OCI runtime-tools validation suite against sysbox-runc on bundles (also with --honor-caps
 # and with the reference runc); table in .tmp/oci/results.md, expectations and the
