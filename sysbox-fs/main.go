@@ -7,8 +7,12 @@ import (
 	"os"
 
 	"github.com/sysboxd/sysboxd/sysbox-fs/app"
+	"github.com/sysboxd/sysboxd/sysbox-fs/seccomp"
 )
 
 func main() {
+	// The seccomp agent re-executes this binary to make procfs mounts on
+	// kernels before 6.17 (see seccomp.ProcfsHelperArg).
+	seccomp.RunProcfsHelperIfAsked(os.Args)
 	os.Exit(app.Main(os.Args))
 }

@@ -12,6 +12,7 @@ import (
 
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/lifecycle"
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/rootfs"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
 
@@ -101,11 +102,14 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	defaults := syscont.DefaultOptions()
 	defaults.HonorCaps = ctx.Bool("honor-caps")
 	cfg := lifecycle.Config{
-		ID:         sc.id,
-		Bundle:     bundle,
-		Defaults:   defaults,
-		StagingDir: filepath.Join(ipc.RunDir, "rootfs", sc.id),
-		Log:        log,
+		ID:       sc.id,
+		Bundle:   bundle,
+		Defaults: defaults,
+		RootfsDirs: rootfs.Dirs{
+			Staging: filepath.Join(ipc.RunDir, "rootfs", sc.id),
+			Layers:  filepath.Join(ipc.RunDir, "layers"),
+		},
+		Log: log,
 	}
 	// The daemons' calls carry their own timeouts.
 	bg := context.Background()

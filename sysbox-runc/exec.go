@@ -77,6 +77,8 @@ var execCommand = &cli.Command{
 		}
 		p.Env = withoutSysboxEnv(p.Env)
 		syscont.ProcessCaps(p, st.Options, lifecycle.KnownCaps())
+		p.ApparmorProfile = syscont.AppArmorFor(p.ApparmorProfile, lifecycle.LoadedAppArmorProfile(),
+			func(msg string) { containerLog(c.ID()).Warn(msg) })
 		return runExec(ctx, c, p)
 	},
 }
