@@ -21,13 +21,13 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/sysboxd/sysboxd/internal/idmap"
 	"github.com/sysboxd/sysboxd/internal/mountns"
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/fsclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
-	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/rootfs"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
