@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,7 +111,8 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 		},
 		Log: log,
 	}
-	bg := background()
+	// The daemons' calls carry their own timeouts.
+	bg := context.Background()
 	sc.prepared, err = lifecycle.Prepare(bg, cfg, sc.d.mgr, sc.d.fs, spec)
 	if err != nil {
 		return err
@@ -151,15 +153,15 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	for i := 0; i < ctx.Int("preserve-fds"); i++ {
 		process.ExtraFiles = append(process.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("preserved-fd-%d", 3+i)))
 	}
-	io, err := setupStdio(process, terminal, sc.detach, ctx.String("console-socket"))
+	procStdio, err := setupStdio(process, terminal, sc.detach, ctx.String("console-socket"))
 	if err != nil {
 		return err
 	}
-	defer io.Close()
+	defer procStdio.Close()
 	if err := sc.c.Start(process); err != nil {
 		return fmt.Errorf("start container init: %w", err)
 	}
-	if err := io.started(); err != nil {
+	if err := procStdio.started(); err != nil {
 		return err
 	}
 	st, err := sc.c.State()
@@ -181,8 +183,8 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	if err := sc.c.Exec(); err != nil {
 		return fmt.Errorf("start container: %w", err)
 	}
-	code, err := waitForeground(process, io)
-	io.Close()
+	code, err := waitForeground(process, procStdio)
+	procStdio.Close()
 	if derr := destroyContainer(bg, sc.c, sc.root, sc.d); derr != nil {
 		log.WithError(derr).Warn("delete after run")
 	}

@@ -175,15 +175,15 @@ func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) err
 		p.ExtraFiles = append(p.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("preserved-fd-%d", 3+i)))
 	}
 	detach := ctx.Bool("detach")
-	io, err := setupStdio(p, sp.Terminal, detach, ctx.String("console-socket"))
+	procStdio, err := setupStdio(p, sp.Terminal, detach, ctx.String("console-socket"))
 	if err != nil {
 		return err
 	}
-	defer io.Close()
+	defer procStdio.Close()
 	if err := c.Run(p); err != nil {
 		return fmt.Errorf("exec in container %s: %w", c.ID(), err)
 	}
-	if err := io.started(); err != nil {
+	if err := procStdio.started(); err != nil {
 		_ = p.Signal(os.Kill)
 		return err
 	}
@@ -198,7 +198,7 @@ func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) err
 	if detach {
 		return nil
 	}
-	code, err := waitForeground(p, io)
+	code, err := waitForeground(p, procStdio)
 	if err != nil {
 		return err
 	}

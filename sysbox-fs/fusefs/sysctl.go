@@ -26,8 +26,8 @@ type sysctlTree struct {
 
 // SysctlDir serves c as the directory p ("proc/sys"), every entry owned by
 // owner (the container's root).
-func SysctlDir(p string, c *sysctl.Container, owner Owner) Extra {
-	return Extra{Path: p, dir: true, node: func(t *tree) fs.InodeEmbedder {
+func SysctlDir(p string, c *sysctl.Container, owner Owner) CustomNode {
+	return CustomNode{Path: p, dir: true, node: func(t *tree) fs.InodeEmbedder {
 		return &sysctlDir{t: &sysctlTree{tree: t, c: c, owner: owner}, mode: 0o555}
 	}}
 }

@@ -67,8 +67,8 @@ func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 // rootNode builds the tree when go-fuse adds it.
 type rootNode struct {
 	dirNode
-	table  handler.Table
-	extras []Extra
+	table       handler.Table
+	customNodes []CustomNode
 }
 
 var _ fs.NodeOnAdder = (*rootNode)(nil)
@@ -88,7 +88,7 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 		f := &fileNode{tree: r.tree, path: p, handler: r.table[p]}
 		parent.AddChild(name, parent.NewPersistentInode(ctx, f, fs.StableAttr{Mode: syscall.S_IFREG}), false)
 	}
-	addExtras(ctx, &r.Inode, r.tree, r.extras)
+	addCustomNodes(ctx, &r.Inode, r.tree, r.customNodes)
 }
 
 func splitPath(dir string) []string {
