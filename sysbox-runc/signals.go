@@ -13,10 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// parseSignal accepts "KILL", "SIGKILL", "kill" or "9".
+// parseSignal accepts "KILL", "SIGKILL", "kill" or "9", and "0": no signal,
+// only the check that the process exists (kill(2)), as runc takes it.
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		if n < 0 || n > 64 {
 			return 0, fmt.Errorf("invalid signal number %d", n)
 		}
 		return unix.Signal(n), nil
