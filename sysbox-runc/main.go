@@ -18,7 +18,7 @@ import (
 
 func main() {
 	app := newApp()
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		var code cli.ExitCoder
 		if errors.As(err, &code) && code.Error() == "" {
 			os.Exit(code.ExitCode()) // a foreground process's exit code
