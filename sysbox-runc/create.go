@@ -49,6 +49,7 @@ func createFlags() []cli.Flag {
 type sysContainer struct {
 	id       string
 	root     string
+	pidFile  string // absolute: create works in the bundle directory
 	detach   bool
 	d        *daemons
 	prepared *lifecycle.Prepared
@@ -72,7 +73,11 @@ func newSysContainer(ctx *cli.Context, id string, detach bool) (*sysContainer, e
 	if _, err := os.Stat(filepath.Join(root, id)); err == nil {
 		return nil, fmt.Errorf("container %s already exists", id)
 	}
-	return &sysContainer{id: id, root: root, detach: detach}, nil
+	pidFile, err := pidFilePath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sysContainer{id: id, root: root, pidFile: pidFile, detach: detach}, nil
 }
 
 // start prepares the system container, creates it with libcontainer and
@@ -165,7 +170,7 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	if err := sc.prepared.Started(bg, st.InitProcessPid, st.Created.UnixNano(), st.CgroupPaths); err != nil {
 		return err
 	}
-	if err := writePidFile(ctx.String("pid-file"), st.InitProcessPid); err != nil {
+	if err := writePidFile(sc.pidFile, st.InitProcessPid); err != nil {
 		return err
 	}
 	log.WithField("pid", st.InitProcessPid).Debugf("created (uid range %d-%d)",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,42 +44,59 @@ var execCommand = &cli.Command{
 		if err := checkArgs(ctx, 1, false); err != nil {
 			return err
 		}
-		if ctx.String("pidfd-socket") != "" {
-			return fmt.Errorf("--pidfd-socket is not supported by sysbox-runc")
-		}
-		if len(ctx.StringSlice("cgroup")) > 0 {
-			return fmt.Errorf("--cgroup is not supported by sysbox-runc")
-		}
-		c, err := loadContainer(ctx)
+		pidFile, err := pidFilePath(ctx)
 		if err != nil {
 			return err
 		}
-		status, err := c.Status()
-		if err != nil {
-			return fmt.Errorf("container %s: %w", c.ID(), err)
+		if err := execAction(ctx, pidFile); err != nil {
+			var coder cli.ExitCoder
+			if errors.As(err, &coder) && coder.Error() == "" {
+				return err // the process ran: its own exit code
+			}
+			return &exitError{code: 255, err: fmt.Errorf("exec failed: %w", err)}
 		}
-		if status == libcontainer.Stopped {
-			return fmt.Errorf("cannot exec in container %s: it has stopped", c.ID())
-		}
-		if status == libcontainer.Paused && !ctx.Bool("ignore-paused") {
-			return fmt.Errorf("cannot exec in container %s: it is paused", c.ID())
-		}
-		root, err := stateRoot(ctx)
-		if err != nil {
-			return err
-		}
-		st, err := lifecycle.LoadState(filepath.Join(root, c.ID()))
-		if err != nil {
-			return fmt.Errorf("container %s: %w", c.ID(), err)
-		}
-		p, err := execProcess(ctx, c)
-		if err != nil {
-			return err
-		}
-		p.Env = withoutSysboxEnv(p.Env)
-		syscont.ProcessCaps(p, st.Options, lifecycle.KnownCaps())
-		return runExec(ctx, c, p)
+		return nil
 	},
+}
+
+// execAction runs exec once its arguments are checked; every error it
+// returns is a failed exec (exit code 255, as with runc).
+func execAction(ctx *cli.Context, pidFile string) error {
+	if ctx.String("pidfd-socket") != "" {
+		return fmt.Errorf("--pidfd-socket is not supported by sysbox-runc")
+	}
+	if len(ctx.StringSlice("cgroup")) > 0 {
+		return fmt.Errorf("--cgroup is not supported by sysbox-runc")
+	}
+	c, err := loadContainer(ctx)
+	if err != nil {
+		return err
+	}
+	status, err := c.Status()
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	if status == libcontainer.Stopped {
+		return fmt.Errorf("cannot exec in container %s: it has stopped", c.ID())
+	}
+	if status == libcontainer.Paused && !ctx.Bool("ignore-paused") {
+		return fmt.Errorf("cannot exec in container %s: it is paused", c.ID())
+	}
+	root, err := stateRoot(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := lifecycle.LoadState(filepath.Join(root, c.ID()))
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	p, err := execProcess(ctx, c)
+	if err != nil {
+		return err
+	}
+	p.Env = withoutSysboxEnv(p.Env)
+	syscont.ProcessCaps(p, st.Options, lifecycle.KnownCaps())
+	return runExec(ctx, c, p, pidFile)
 }
 
 // execProcess builds the OCI process to run: from --process, or from the
@@ -160,7 +178,7 @@ func parseUser(s string) (uint32, uint32, error) {
 }
 
 // runExec starts p in c, detached or in the foreground.
-func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) error {
+func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process, pidFile string) error {
 	p, err := toLibcontainerProcess(sp)
 	if err != nil {
 		return err
@@ -189,7 +207,7 @@ func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) err
 	if err != nil {
 		return err
 	}
-	if err := writePidFile(ctx.String("pid-file"), pid); err != nil {
+	if err := writePidFile(pidFile, pid); err != nil {
 		_ = p.Signal(os.Kill)
 		return err
 	}

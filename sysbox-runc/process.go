@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/sysboxd/sysboxd/internal/atomicfile"
@@ -64,6 +66,20 @@ func toLibcontainerProcess(p *specs.Process) (*libcontainer.Process, error) {
 	}
 	lp.CPUAffinity = aff
 	return lp, nil
+}
+
+// pidFilePath is --pid-file made absolute against the caller's working
+// directory (as runc does), before anything changes directory.
+func pidFilePath(ctx *cli.Context) (string, error) {
+	path := ctx.String("pid-file")
+	if path == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("--pid-file: %w", err)
+	}
+	return abs, nil
 }
 
 // writePidFile writes pid to path atomically: containerd reads it as soon
