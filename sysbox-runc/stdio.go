@@ -20,10 +20,16 @@ import (
 //   - terminal, foreground: we receive the master over a socket pair and
 //     copy between it and our own terminal.
 type stdio struct {
-	sendEnd *os.File // our copy of the socket handed to libcontainer
-	recvEnd *os.File // foreground terminal: where the master arrives
+	sendEnd *os.File          // our copy of the socket handed to libcontainer
+	masterC chan masterResult // foreground terminal: the master, once it arrives
 	master  console.Console
 	restore func()
+}
+
+// masterResult is the pty master received from the container's process.
+type masterResult struct {
+	master console.Console
+	err    error
 }
 
 func setupStdio(p *libcontainer.Process, terminal, detach bool, consoleSocket string) (*stdio, error) {
@@ -56,9 +62,37 @@ func setupStdio(p *libcontainer.Process, terminal, detach bool, consoleSocket st
 	if err != nil {
 		return nil, fmt.Errorf("console socket pair: %w", err)
 	}
-	s.recvEnd, s.sendEnd = parent, child
+	s.sendEnd = child
 	p.ConsoleSocket = child
+	// Take the master as soon as the process sends it (before it runs its
+	// program), so that ONLCR is off before the program's first write.
+	s.masterC = make(chan masterResult, 1)
+	go func() {
+		defer parent.Close()
+		s.masterC <- receiveMaster(parent)
+	}()
 	return s, nil
+}
+
+// receiveMaster takes the pty master from the console socket and turns off
+// ONLCR on it: the container's output is copied to our stdout as is, so
+// with ONLCR every line would end in "\r\n" in a pipe or a file. runc
+// clears it on the terminal it relays too.
+func receiveMaster(sock *os.File) masterResult {
+	f, err := utils.RecvFile(sock)
+	if err != nil {
+		return masterResult{err: fmt.Errorf("receive pty master: %w", err)}
+	}
+	master, err := console.ConsoleFromFile(f)
+	if err != nil {
+		f.Close()
+		return masterResult{err: fmt.Errorf("pty master: %w", err)}
+	}
+	if err := console.ClearONLCR(master.Fd()); err != nil {
+		master.Close()
+		return masterResult{err: fmt.Errorf("pty master: clear ONLCR: %w", err)}
+	}
+	return masterResult{master: master}
 }
 
 // started is called once the process runs: it drops our copy of the
@@ -69,29 +103,26 @@ func (s *stdio) started() error {
 		s.sendEnd.Close()
 		s.sendEnd = nil
 	}
-	if s.recvEnd == nil {
+	if s.masterC == nil {
 		return nil
 	}
-	f, err := utils.RecvFile(s.recvEnd)
-	s.recvEnd.Close()
-	s.recvEnd = nil
-	if err != nil {
-		return fmt.Errorf("receive pty master: %w", err)
+	r := <-s.masterC
+	s.masterC = nil
+	if r.err != nil {
+		return r.err
 	}
-	master, err := console.ConsoleFromFile(f)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("pty master: %w", err)
-	}
+	master := r.master
 	s.master = master
-	go io.Copy(os.Stdout, master)
-	go io.Copy(master, os.Stdin)
+	// Our terminal goes raw before the first byte is copied, or that byte
+	// would still get our terminal's own translations.
 	if cur, err := console.ConsoleFromFile(os.Stdin); err == nil {
 		if err := cur.SetRaw(); err == nil {
 			s.restore = func() { _ = cur.Reset() }
 		}
 	}
 	s.resize()
+	go io.Copy(os.Stdout, master)
+	go io.Copy(master, os.Stdin)
 	return nil
 }
 
@@ -111,10 +142,8 @@ func (s *stdio) resize() {
 
 // Close releases everything and restores our terminal.
 func (s *stdio) Close() {
-	for _, f := range []*os.File{s.sendEnd, s.recvEnd} {
-		if f != nil {
-			f.Close()
-		}
+	if s.sendEnd != nil {
+		s.sendEnd.Close()
 	}
 	if s.restore != nil {
 		s.restore()
