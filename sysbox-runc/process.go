@@ -68,6 +68,28 @@ func toLibcontainerProcess(p *specs.Process) (*libcontainer.Process, error) {
 	return lp, nil
 }
 
+// deferNofile splits a container init's rlimits for libcontainer: it gets
+// every limit as given except RLIMIT_NOFILE, which it would set in the
+// init before the mounts (libcontainer's init calls setrlimit with it
+// first thing), where the runtime's own work (re-opening mount points,
+// the ID-mapped rootfs...) needs more descriptors than a low container
+// limit leaves. libcontainer gets the higher of the container's and
+// own (the runtime's) instead, and final is the container's, for the
+// caller to set with prlimit once the init is set up and waits for start,
+// before it runs the container's program.
+func deferNofile(limits []configs.Rlimit, own unix.Rlimit) (setup []configs.Rlimit, final *configs.Rlimit) {
+	for _, l := range limits {
+		if l.Type != unix.RLIMIT_NOFILE {
+			setup = append(setup, l)
+			continue
+		}
+		f := l
+		final = &f
+		setup = append(setup, configs.Rlimit{Type: l.Type, Soft: max(l.Soft, own.Max), Hard: max(l.Hard, own.Max)})
+	}
+	return setup, final
+}
+
 // pidFilePath is --pid-file made absolute against the caller's working
 // directory (as runc does), before anything changes directory.
 func pidFilePath(ctx *cli.Context) (string, error) {
