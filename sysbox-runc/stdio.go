@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/containerd/console"
 	"github.com/opencontainers/runc/libcontainer"
@@ -23,8 +24,14 @@ type stdio struct {
 	sendEnd *os.File          // our copy of the socket handed to libcontainer
 	masterC chan masterResult // foreground terminal: the master, once it arrives
 	master  console.Console
+	copied  chan struct{} // closed when the terminal's output is all copied
 	restore func()
 }
+
+// drainWait bounds how long Close waits for the rest of a terminal's
+// output once the process is gone (a process it left behind may keep the
+// terminal open).
+const drainWait = 2 * time.Second
 
 // masterResult is the pty master received from the container's process.
 type masterResult struct {
@@ -121,7 +128,11 @@ func (s *stdio) started() error {
 		}
 	}
 	s.resize()
-	go io.Copy(os.Stdout, master)
+	s.copied = make(chan struct{})
+	go func() {
+		defer close(s.copied)
+		_, _ = io.Copy(os.Stdout, master) // ends with EIO once no one holds the terminal
+	}()
 	go io.Copy(master, os.Stdin)
 	return nil
 }
@@ -140,8 +151,16 @@ func (s *stdio) resize() {
 	}
 }
 
-// Close releases everything and restores our terminal.
+// Close releases everything and restores our terminal, once what the
+// process wrote to its terminal is copied out.
 func (s *stdio) Close() {
+	if s.copied != nil {
+		select {
+		case <-s.copied:
+		case <-time.After(drainWait):
+		}
+		s.copied = nil
+	}
 	if s.sendEnd != nil {
 		s.sendEnd.Close()
 	}
