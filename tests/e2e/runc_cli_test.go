@@ -337,3 +337,24 @@ func TestRuncCLIListFailsOnAMissingRoot(t *testing.T) {
 		t.Fatalf("--no-kernel-check refused: %v", err)
 	}
 }
+
+// TestRuncCLIEngineMappingsAreRefusedNamingUsernsRemap: a bundle with the
+// mappings Docker's userns-remap makes (0 -> 100000, 65536 ids) is refused
+// at create with an error naming the setting, and nothing is leased.
+func TestRuncCLIEngineMappingsAreRefusedNamingUsernsRemap(t *testing.T) {
+	dir := sleepingBundle(t)
+	editSpec(t, dir, `.linux.uidMappings=[{"containerID":0,"hostID":100000,"size":65536}] | `+
+		`.linux.gidMappings=[{"containerID":0,"hostID":100000,"size":65536}] | .linux.namespaces += [{"type":"user"}]`)
+	root, id := t.TempDir(), cliID(t, runtime)
+	t.Cleanup(func() { run(t, runtime, "--root", root, "delete", "--force", id) })
+	_, err := run(t, runtime, "--root", root, "create", "--bundle", dir, id)
+	if err == nil || !strings.Contains(err.Error(), "userns-remap") {
+		t.Fatalf("create with engine mappings: err = %v, want a refusal naming userns-remap", err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("state left in --root: %v", entries)
+	}
+	if l, held := mgrLeases(t)[id]; held {
+		t.Errorf("a refused create holds a lease: %+v", l)
+	}
+}
