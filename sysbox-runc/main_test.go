@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -60,5 +62,21 @@ func TestFailedExecExits255(t *testing.T) {
 	err := newApp().Run([]string{"sysbox-runc", "--root", t.TempDir(), "exec", "no-such-container", "true"})
 	if msg, code := exitStatus(err); code != 255 || msg == "" {
 		t.Fatalf("exec in a missing container: exit %d, message %q; want 255 with a message", code, msg)
+	}
+}
+
+func TestRuncFlagsWithoutAnEffectHereAreKnown(t *testing.T) {
+	empty := t.TempDir() // a bundle without config.json: run stops there
+	err := newApp().Run([]string{"sysbox-runc", "--root", t.TempDir(), "run", "--no-subreaper", "--bundle", empty, "c1"})
+	if err == nil || !strings.Contains(err.Error(), "config.json") {
+		t.Errorf("run --no-subreaper: err = %v, want the missing config.json (the flag known)", err)
+	}
+	dir := t.TempDir()
+	err = newApp().Run([]string{"sysbox-runc", "spec", "--rootless", "--bundle", dir})
+	if err == nil || !strings.Contains(err.Error(), "--rootless") {
+		t.Errorf("spec --rootless: err = %v, want a refusal naming --rootless", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "config.json")); statErr == nil {
+		t.Error("spec --rootless wrote a config.json")
 	}
 }
