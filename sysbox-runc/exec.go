@@ -160,7 +160,6 @@ func processFromFlags(p specs.Process, f execFlags) (*specs.Process, error) {
 	p.Args = f.args
 	p.Env = append(append([]string(nil), p.Env...), f.env...)
 	p.Terminal = f.tty
-	p.ConsoleSize = nil
 	if f.cwd != "" {
 		p.Cwd = f.cwd
 	}
