@@ -45,6 +45,12 @@ func applyResources(dst *cgroups.Resources, r *specs.LinuxResources) error {
 		if c.Idle != nil {
 			v := *c.Idle
 			dst.CPUIdle = &v
+			if c.Shares == nil {
+				// The kernel refuses shares for an idle group (EINVAL),
+				// and every later update would write the old ones again:
+				// leave them unset (0 is never written), as runc does.
+				dst.CpuShares, dst.CpuWeight = 0, 0
+			}
 		}
 		if c.Cpus != "" {
 			dst.CpusetCpus = c.Cpus

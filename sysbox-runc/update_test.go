@@ -134,6 +134,29 @@ func TestApplyRdtNeedsTheHostFeatureAndAnRdtGroup(t *testing.T) {
 	}
 }
 
+func TestApplyResourcesCPUIdleWithoutSharesLeavesSharesUnwritten(t *testing.T) {
+	idle, shares := int64(1), uint64(256)
+	tests := []struct {
+		name       string
+		cpu        specs.LinuxCPU
+		wantShares uint64
+	}{
+		{"idle alone: the old shares would be refused by the kernel", specs.LinuxCPU{Idle: &idle}, 0},
+		{"idle with shares: both", specs.LinuxCPU{Idle: &idle, Shares: &shares}, 256},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := cgroups.Resources{CpuShares: 512}
+			if err := applyResources(&dst, &specs.LinuxResources{CPU: &tt.cpu}); err != nil {
+				t.Fatal(err)
+			}
+			if dst.CpuShares != tt.wantShares || dst.CPUIdle == nil || *dst.CPUIdle != 1 {
+				t.Errorf("shares %d idle %v, want shares %d idle 1", dst.CpuShares, deref(dst.CPUIdle), tt.wantShares)
+			}
+		})
+	}
+}
+
 func deref[T any](p *T) any {
 	if p == nil {
 		return nil
