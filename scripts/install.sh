@@ -62,6 +62,15 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
 	systemctl enable sysbox.service sysbox-mgr.service sysbox-fs.service >/dev/null
 fi
 
+# sysbox-mgr loads the profile at start where AppArmor is enabled (system containers run
+# under it instead of the engine's default, which refuses the mounts inner Docker needs).
+if [ -d /etc/apparmor.d ]; then
+	step "AppArmor profile /etc/apparmor.d/sysbox-container"
+	changed=false
+	put packaging/apparmor/sysbox-container /etc/apparmor.d/sysbox-container 0644
+	if $changed && [[ " ${restart[*]} " != *" sysbox-mgr "* ]]; then restart+=(sysbox-mgr); fi
+fi
+
 step "subordinate id pool (/etc/subuid, /etc/subgid)"
 scripts/subid-setup.sh
 grep -H '^sysbox:' /etc/subuid /etc/subgid | sed 's/^/    /'

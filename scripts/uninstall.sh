@@ -43,5 +43,11 @@ scripts/docker-runtime.sh remove
 
 step "binaries"
 rm -f "$bindir/sysbox-runc" "$bindir/sysbox-mgr" "$bindir/sysbox-fs" "$sbindir/sysboxctl"
+if [ -f /etc/apparmor.d/sysbox-container ]; then
+	if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then
+		apparmor_parser -R /etc/apparmor.d/sysbox-container 2>/dev/null || true
+	fi
+	rm -f /etc/apparmor.d/sysbox-container
+fi
 
 step "uninstalled (kept: sysbox entry in /etc/subuid and /etc/subgid, $SYSBOX_LOG_DIR, /var/lib/sysbox)"

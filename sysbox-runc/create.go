@@ -13,6 +13,7 @@ import (
 
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/lifecycle"
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/rootfs"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
 
@@ -107,11 +108,14 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	defaults := syscont.DefaultOptions()
 	defaults.HonorCaps = ctx.Bool("honor-caps")
 	cfg := lifecycle.Config{
-		ID:         sc.id,
-		Bundle:     bundle,
-		Defaults:   defaults,
-		StagingDir: filepath.Join(ipc.RunDir, "rootfs", sc.id),
-		Log:        log,
+		ID:       sc.id,
+		Bundle:   bundle,
+		Defaults: defaults,
+		RootfsDirs: rootfs.Dirs{
+			Staging: filepath.Join(ipc.RunDir, "rootfs", sc.id),
+			Layers:  filepath.Join(ipc.RunDir, "layers"),
+		},
+		Log: log,
 	}
 	bg := background()
 	sc.prepared, err = lifecycle.Prepare(bg, cfg, sc.d.mgr, sc.d.fs, spec)

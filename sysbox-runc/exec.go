@@ -96,6 +96,8 @@ func execAction(ctx *cli.Context, pidFile string) error {
 	}
 	p.Env = withoutSysboxEnv(p.Env)
 	syscont.ProcessCaps(p, st.Options, lifecycle.KnownCaps())
+	p.ApparmorProfile = syscont.AppArmorFor(p.ApparmorProfile, lifecycle.LoadedAppArmorProfile(),
+		func(msg string) { containerLog(c.ID()).Warn(msg) })
 	return runExec(ctx, c, p, pidFile)
 }
 

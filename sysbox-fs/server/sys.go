@@ -39,13 +39,15 @@ func (s *Server) sysExtras(id string, sc *sysctl.Container, owner fusefs.Owner) 
 	extras := []fusefs.Extra{fusefs.SysctlDir("proc/sys", sc, owner)}
 	paths := []string{"proc/sys"}
 	host := func(p string) string { return filepath.Join(cfg.SysDir, filepath.FromSlash(p[len("sys/"):])) }
-	if isDir(filepath.Dir(host(productUUID))) {
+	// The file itself must exist: a host whose firmware gives no SMBIOS
+	// UUID has the dmi/id directory without product_uuid.
+	if isRegular(host(productUUID)) {
 		uuid := []byte(sysctl.ProductUUID(id) + "\n")
 		extras = append(extras, fusefs.ValueFile(productUUID, 0o400, owner,
 			func() ([]byte, error) { return uuid, nil }, nil))
 		paths = append(paths, productUUID)
 	}
-	if st, err := os.Stat(host(hashsize)); err == nil && st.Mode().IsRegular() {
+	if isRegular(host(hashsize)) {
 		v := sysctl.NewValue(host(hashsize), sysctl.IntVec{Fields: 1, Min: 1, Max: math.MaxInt32})
 		extras = append(extras, fusefs.ValueFile(hashsize, 0o600, owner, v.Read, v.Write))
 		paths = append(paths, hashsize)
@@ -63,4 +65,9 @@ func (s *Server) sysExtras(id string, sc *sysctl.Container, owner fusefs.Owner) 
 func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
+}
+
+func isRegular(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }

@@ -42,10 +42,10 @@ func TestPreRegisterServesProcSysAndTheSysFilesTheHostHas(t *testing.T) {
 	procDir, sysDir := filepath.Join(base, "proc"), filepath.Join(base, "sys")
 	writeFiles(t, procDir, map[string]string{"sys/kernel/panic": "0\n"})
 	writeFiles(t, sysDir, map[string]string{
-		"devices/virtual/dmi/id":                  "/",
+		"devices/virtual/dmi/id/product_uuid":     "host-uuid\n",
 		"module/nf_conntrack/parameters/hashsize": "262144\n",
-		"kernel/debug/":                           "/",
-		"kernel/tracing/":                         "/",
+		"kernel/debug/":   "/",
+		"kernel/tracing/": "/",
 	})
 	proc, err := sysctl.OpenProcDir(procDir)
 	if err != nil {
@@ -91,5 +91,42 @@ func TestPreRegisterServesProcSysAndTheSysFilesTheHostHas(t *testing.T) {
 	}
 	if uuids["c1"] == uuids["c2"] || uuids["c1"] != sysctl.ProductUUID("c1") {
 		t.Errorf("product uuids %v", uuids)
+	}
+}
+
+// A host whose firmware gives no SMBIOS UUID has /sys/devices/virtual/dmi/id
+// without product_uuid; the runtime cannot create that mountpoint in sysfs,
+// so the file is not offered (seen on a qemu guest started without -uuid).
+func TestPreRegisterOffersNoProductUUIDWhenTheHostHasNone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount fuse")
+	}
+	base := t.TempDir()
+	procDir, sysDir := filepath.Join(base, "proc"), filepath.Join(base, "sys")
+	writeFiles(t, procDir, map[string]string{"sys/kernel/panic": "0\n"})
+	writeFiles(t, sysDir, map[string]string{"devices/virtual/dmi/id/sys_vendor": "QEMU\n"})
+	proc, err := sysctl.OpenProcDir(procDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	srv, err := New(Config{
+		MountRoot: filepath.Join(base, "mnt"), Table: handler.Table{"proc/uptime": handler.Uptime{}},
+		Host: fakeHost(t, newFakeClock(time.Now()), 2), Log: testLog(t),
+		Sys: &Sys{Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: filepath.Join(procDir, "sys")}, SysDir: sysDir},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := srv.PreRegister(ctx, &pb.PreRegisterRequest{Id: "c1", Uid: 165536, Gid: 165536, Size: 65536})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Unregister(ctx, &pb.UnregisterRequest{Id: "c1"}) })
+	for _, f := range r.GetFiles() {
+		if f.GetDestination() == "/"+productUUID {
+			t.Fatalf("product_uuid offered for mounting although the host has no such file")
+		}
 	}
 }

@@ -50,6 +50,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "subgid-file", Value: "/etc/subgid", Usage: "subordinate gid file"},
 			&cli.DurationFlag{Name: "reap-interval", Value: defaultReapInterval, Usage: "how often to look for removed containers"},
 			&cli.BoolFlag{Name: "no-copy-out", Usage: "do not copy special dirs into a stopped container's Docker layer (docker commit then misses /var/lib/docker etc.)"},
+			&cli.StringFlag{Name: "apparmor-profile", Value: DefaultAppArmorProfileFile, Usage: "AppArmor profile for system containers, loaded at start where AppArmor is on (empty: do not load)"},
 		},
 		Action: runAction,
 		Commands: []*cli.Command{{
@@ -70,7 +71,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			},
 			Action:       releaseAction,
 			OnUsageError: usageError,
-		}},
+		}, dockerRuntimeCommand()},
 		OnUsageError: usageError,
 	}
 }
@@ -104,6 +105,8 @@ func runAction(c *cli.Context) error {
 		SubgidFile:   c.String("subgid-file"),
 		ReapInterval: c.Duration("reap-interval"),
 		NoCopyOut:    c.Bool("no-copy-out"),
+
+		AppArmorProfileFile: c.String("apparmor-profile"),
 	}, log)
 	if err != nil {
 		log.WithError(err).Error("sysbox-mgr failed")

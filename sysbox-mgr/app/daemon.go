@@ -42,6 +42,11 @@ type Options struct {
 	Statfs specialdir.Statfs
 	// Ready, when set, is called once the socket serves.
 	Ready func()
+	// AppArmorProfileFile is loaded into the kernel at start where AppArmor is on ("" =
+	// leave AppArmor alone).
+	AppArmorProfileFile string
+	// AppArmor loads it; the zero value means apparmor_parser on the real host.
+	AppArmor appArmorLoader
 }
 
 // Run runs the daemon until ctx ends: pid file, state, reconcile, serve.
@@ -72,6 +77,20 @@ func Run(ctx context.Context, o Options, log *logrus.Logger) error {
 	}
 	if err := specialdir.PrepareDataRoot(o.DataRoot, o.Statfs); err != nil {
 		return err
+	}
+	if o.AppArmorProfileFile != "" {
+		if o.AppArmor.Parser == nil {
+			o.AppArmor = defaultAppArmorLoader()
+		}
+		// Not fatal: without the profile, system containers keep the engine's default
+		// profile and sysbox-runc logs why inner Docker and systemd are restricted.
+		switch err := o.AppArmor.load(ctx, o.AppArmorProfileFile); {
+		case errors.Is(err, errAppArmorOff):
+		case err != nil:
+			log.WithError(err).Error("could not load the system-container AppArmor profile")
+		default:
+			log.WithField("file", o.AppArmorProfileFile).Debug("AppArmor profile loaded")
+		}
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)

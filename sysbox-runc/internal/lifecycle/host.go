@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/moby/sys/capability"
+
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
 
 // KnownCaps lists every capability the running kernel knows, by OCI name
@@ -34,4 +36,29 @@ func callerOOMScoreAdj() int {
 		return 0
 	}
 	return v
+}
+
+// appArmorProfilesFile lists the AppArmor profiles loaded in the kernel, one per line
+// ("name (mode)"); it exists only where AppArmor is enabled.
+const appArmorProfilesFile = "/sys/kernel/security/apparmor/profiles"
+
+// LoadedAppArmorProfile returns syscont.AppArmorProfile when the host's kernel has that
+// profile loaded, and "" otherwise (AppArmor off, securityfs not mounted, or the profile
+// missing).
+func LoadedAppArmorProfile() string {
+	return loadedProfile(appArmorProfilesFile, syscont.AppArmorProfile)
+}
+
+// loadedProfile returns name if the profiles file lists it.
+func loadedProfile(profilesFile, name string) string {
+	b, err := os.ReadFile(profilesFile)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if n, _, _ := strings.Cut(line, " ("); n == name {
+			return name
+		}
+	}
+	return ""
 }

@@ -16,17 +16,18 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/sysboxd/sysboxd/internal/idmap"
 	"github.com/sysboxd/sysboxd/internal/mountns"
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/fsclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
-	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/rootfs"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
@@ -71,8 +72,10 @@ type Config struct {
 	ID       string
 	Bundle   string // absolute bundle dir
 	Defaults syscont.Options
-	// StagingDir is where a plain-directory rootfs is attached ID-mapped.
-	StagingDir string
+	// RootfsDirs: where the rootfs is exposed ID-mapped (Staging) and where
+	// the ID-mapped layers of an overlay rootfs are attached while it is
+	// mounted (Layers).
+	RootfsDirs rootfs.Dirs
 	Log        *logrus.Entry
 }
 
@@ -158,6 +161,7 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 		IDMappable:        idmap.Supported,
 		CallerOOMScoreAdj: callerOOMScoreAdj(),
 		KnownCaps:         KnownCaps(),
+		AppArmorProfile:   LoadedAppArmorProfile(),
 		Warn:              func(msg string) { cfg.Log.Warn(msg) },
 	}
 	for _, f := range pre.GetFiles() {
@@ -173,7 +177,7 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 		return nil, fmt.Errorf("transform spec: %w", err)
 	}
 
-	rs, err := presentRootfs(rootPath, cfg.StagingDir, p.mapping())
+	rs, err := presentRootfs(rootPath, cfg.RootfsDirs, p.mapping())
 	if err != nil {
 		return nil, err
 	}
@@ -206,13 +210,13 @@ func (p *Prepared) mapping() idmap.Mapping {
 
 // presentRootfs ID-maps the rootfs with a short-lived user namespace that
 // has the container's mapping; the mounts keep what they need of it.
-func presentRootfs(path, staging string, m idmap.Mapping) (*rootfs.State, error) {
+func presentRootfs(path string, dirs rootfs.Dirs, m idmap.Mapping) (*rootfs.State, error) {
 	u, err := idmap.NewUserns(m)
 	if err != nil {
 		return nil, fmt.Errorf("user namespace for ID-mapping: %w", err)
 	}
 	defer u.Close()
-	st, err := rootfs.Prepare(path, staging, u, m)
+	st, err := rootfs.Prepare(path, dirs, u, m)
 	if err != nil {
 		return nil, fmt.Errorf("present rootfs %s ID-mapped: %w", path, err)
 	}
@@ -239,6 +243,11 @@ func (p *Prepared) Started(ctx context.Context, initPid int, created int64, cgro
 	}
 	if err := DelegateCgroups(cgroupPaths, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
 		return err
+	}
+	if v2 := cgroupPaths[""]; v2 != "" && cgroups.IsCgroup2UnifiedMode() {
+		if err := NestInitInLeaf(v2, initPid, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
+			return err
+		}
 	}
 	if err := p.attachDeferred(initPid); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
+	"github.com/sysboxd/sysboxd/sysbox-runc/internal/rootfs"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
 
@@ -87,7 +88,8 @@ func testSpec(root string) *specs.Spec {
 
 func testConfig(t *testing.T) Config {
 	return Config{ID: "c1", Bundle: t.TempDir(), Defaults: syscont.DefaultOptions(),
-		StagingDir: filepath.Join(t.TempDir(), "staging"), Log: logrus.NewEntry(logrus.New())}
+		RootfsDirs: rootfs.Dirs{Staging: filepath.Join(t.TempDir(), "staging"), Layers: filepath.Join(t.TempDir(), "layers")},
+		Log:        logrus.NewEntry(logrus.New())}
 }
 
 func TestPrepareRefusesBadSpecBeforeAskingAnyDaemon(t *testing.T) {

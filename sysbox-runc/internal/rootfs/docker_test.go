@@ -64,7 +64,7 @@ func TestPrepareOverlayOnARealDockerContainerKeepsDockersLayerFormat(t *testing.
 	// so the overlay is exposed at a staging dir.
 	staging := filepath.Join(testDir(t), "ctr", "rootfs")
 	t.Cleanup(func() { unmountAllAt(staging) })
-	s, err := Prepare(merged, staging, u, testMapping)
+	s, err := Prepare(merged, testDirs(t, staging), u, testMapping)
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
-	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
+	"github.com/sysboxd/sysboxd/internal/idmap"
 )
 
 // Kind says how a rootfs was presented.
@@ -33,8 +33,16 @@ const (
 	KindBind Kind = "bind"
 )
 
-// procFdPrefix starts the layer paths of the overlays this package mounts.
-const procFdPrefix = "/proc/self/fd/"
+// Dirs are the host directories Prepare works in.
+type Dirs struct {
+	// Staging is where the container's root is exposed (required for a
+	// plain-directory rootfs; optional for an overlay, see Prepare).
+	Staging string
+	// Layers is where the ID-mapped layers of an overlay are attached
+	// while it is mounted (each Prepare uses a fresh directory below it
+	// and removes it before returning). Required for an overlay.
+	Layers string
+}
 
 // State records what Prepare did. It is JSON-serialisable so that another
 // process can Release it.
@@ -72,30 +80,32 @@ type OverlayMount struct {
 	Base string `json:"base"`
 }
 
-// mountOverlayFunc mounts an overlay; replaced in tests to force failures.
-type mountOverlayFunc func(source, target string, flags uintptr, data string, m idmap.Mapping) error
+// mountOverlayFunc mounts an overlay whose relative layer paths in data are
+// resolved against dir; replaced in tests to force failures.
+type mountOverlayFunc func(source, target string, flags uintptr, data, dir string, m idmap.Mapping) error
 
 // Prepare presents rootfs ID-mapped with u (whose mapping is m).
 //
 // If rootfs is an overlay mountpoint (Docker's MergedDir), the overlay is
 // replaced in place by one whose lower and upper layers are ID-mapped
-// mounts. State.Path is then rootfs, or, if stagingDir is not empty,
-// stagingDir with a bind of the new overlay on it: Docker's data root is
-// 0710 root:root, which a user-namespaced root cannot traverse, so the
-// container should be given the staging path.
+// mounts (attached below dirs.Layers for the moment of the mount). State.Path
+// is then rootfs, or, if dirs.Staging is not empty, dirs.Staging with a bind
+// of the new overlay on it: Docker's data root is 0710 root:root, which a
+// user-namespaced root cannot traverse, so the container should be given
+// the staging path.
 //
-// Otherwise rootfs is ID-mapped recursively and attached at stagingDir
-// (required then); State.Path is stagingDir.
+// Otherwise rootfs is ID-mapped recursively and attached at dirs.Staging
+// (required then); State.Path is dirs.Staging.
 //
-// stagingDir and missing parents are created (0711). A rootfs on a
+// dirs.Staging and missing parents are created (0711). A rootfs on a
 // filesystem that cannot be ID-mapped gives an error wrapping
 // idmap.ErrNotSupported that names the path and the filesystem type. On
 // error nothing is left behind (Docker's overlay is mounted again).
-func Prepare(rootfs, stagingDir string, u *idmap.Userns, m idmap.Mapping) (*State, error) {
-	return prepare(rootfs, stagingDir, u, m, mountOverlayAsContainerRoot)
+func Prepare(rootfs string, dirs Dirs, u *idmap.Userns, m idmap.Mapping) (*State, error) {
+	return prepare(rootfs, dirs, u, m, mountOverlayAsContainerRoot)
 }
 
-func prepare(rootfs, stagingDir string, u *idmap.Userns, m idmap.Mapping, mountOverlay mountOverlayFunc) (*State, error) {
+func prepare(rootfs string, dirs Dirs, u *idmap.Userns, m idmap.Mapping, mountOverlay mountOverlayFunc) (*State, error) {
 	if u == nil || u.Fd() < 0 {
 		return nil, errors.New("prepare rootfs: no user namespace")
 	}
@@ -118,9 +128,9 @@ func prepare(rootfs, stagingDir string, u *idmap.Userns, m idmap.Mapping, mountO
 		return nil, fmt.Errorf("prepare rootfs %s: %w", resolved, err)
 	}
 	if info != nil && info.FSType == "overlay" {
-		return prepareOverlay(resolved, stagingDir, info, u, m, mountOverlay)
+		return prepareOverlay(resolved, dirs, info, u, m, mountOverlay)
 	}
-	return prepareBind(resolved, stagingDir, u)
+	return prepareBind(resolved, dirs.Staging, u)
 }
 
 // prepareBind ID-maps the tree at rootfs and attaches it at stagingDir.
@@ -181,23 +191,23 @@ func attachAtStaging(s *State, tree *os.File, stagingDir string) error {
 }
 
 // prepareOverlay replaces the overlay mounted at merged (described by info)
-// with one made of ID-mapped layers, and exposes it at stagingDir if set.
-func prepareOverlay(merged, stagingDir string, info *mountinfo.Info, u *idmap.Userns, m idmap.Mapping, mountOverlay mountOverlayFunc) (*State, error) {
+// with one made of ID-mapped layers, and exposes it at dirs.Staging if set.
+func prepareOverlay(merged string, dirs Dirs, info *mountinfo.Info, u *idmap.Userns, m idmap.Mapping, mountOverlay mountOverlayFunc) (*State, error) {
 	cfg, err := parseOverlayOptions(info.VFSOptions)
 	if err != nil {
 		return nil, fmt.Errorf("prepare rootfs: overlay at %s: %w", merged, err)
 	}
-	if strings.HasPrefix(cfg.Upper, procFdPrefix) || strings.HasPrefix(cfg.Lowers[0], procFdPrefix) {
+	if isStagedLayer(cfg.Upper) || isStagedLayer(cfg.Lowers[0]) {
 		return nil, fmt.Errorf("prepare rootfs: overlay at %s is already made of ID-mapped layers", merged)
 	}
 	cfg.resolve(merged)
 
-	data, trees, err := idmappedOverlayOptions(cfg, u)
-	defer func() {
-		for _, t := range trees {
-			t.Close()
-		}
-	}()
+	stage, err := newLayerStage(dirs.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("prepare rootfs: overlay at %s: %w", merged, err)
+	}
+	defer stage.remove()
+	data, err := idmappedOverlayOptions(cfg, u, stage)
 	if err != nil {
 		return nil, fmt.Errorf("prepare rootfs: overlay at %s: %w", merged, err)
 	}
@@ -214,9 +224,9 @@ func prepareOverlay(merged, stagingDir string, info *mountinfo.Info, u *idmap.Us
 	}
 	s := &State{Kind: KindOverlay, Path: merged, Original: merged,
 		Engine: &OverlayMount{Source: info.Source, Flags: flags, Options: cfg.Original, Base: cfg.Base}}
-	err = mountOverlay(info.Source, merged, flags, data, m)
+	err = mountOverlay(info.Source, merged, flags, data, stage.dir, m)
 	if err == nil {
-		err = finishOverlay(s, merged, stagingDir, flags)
+		err = finishOverlay(s, merged, dirs.Staging, flags)
 		if err != nil {
 			_ = unix.Unmount(merged, unix.MNT_DETACH)
 		}
@@ -255,12 +265,11 @@ func finishOverlay(s *State, merged, stagingDir string, flags uintptr) error {
 	return attachAtStaging(s, tree, stagingDir)
 }
 
-// idmappedOverlayOptions ID-maps each layer of cfg and returns overlay
-// mount options that reach the mapped trees through /proc/self/fd, with
-// the trees (to close after the mount, also on error).
-func idmappedOverlayOptions(cfg *overlayConfig, u *idmap.Userns) (string, []*os.File, error) {
-	var trees []*os.File
-	mapTree := func(path string) (string, error) {
+// idmappedOverlayOptions ID-maps each layer of cfg, attaches the mapped
+// trees on stage and returns overlay mount options that name them relative
+// to the stage.
+func idmappedOverlayOptions(cfg *overlayConfig, u *idmap.Userns, stage *layerStage) (string, error) {
+	mapTree := func(path, name string) (string, error) {
 		if err := idmap.CheckSupported(path); err != nil {
 			return "", fmt.Errorf("layer: %w", err)
 		}
@@ -268,13 +277,16 @@ func idmappedOverlayOptions(cfg *overlayConfig, u *idmap.Userns) (string, []*os.
 		if err != nil {
 			return "", err
 		}
-		trees = append(trees, t)
-		return idmap.ProcPath(t), nil
+		defer t.Close()
+		if name == "" {
+			return stage.attachLower(t)
+		}
+		return stage.attach(t, name)
 	}
 	mapAll := func(paths []string) ([]string, error) {
 		out := make([]string, 0, len(paths))
 		for _, p := range paths {
-			mp, err := mapTree(p)
+			mp, err := mapTree(p, "")
 			if err != nil {
 				return nil, err
 			}
@@ -285,11 +297,11 @@ func idmappedOverlayOptions(cfg *overlayConfig, u *idmap.Userns) (string, []*os.
 
 	lowers, err := mapAll(cfg.Lowers)
 	if err != nil {
-		return "", trees, err
+		return "", err
 	}
 	datas, err := mapAll(cfg.Datas)
 	if err != nil {
-		return "", trees, err
+		return "", err
 	}
 	opts := []string{"lowerdir=" + strings.Join(lowers, ":")}
 	if len(datas) > 0 {
@@ -299,11 +311,11 @@ func idmappedOverlayOptions(cfg *overlayConfig, u *idmap.Userns) (string, []*os.
 		// upperdir and workdir must be on one mount: ID-map their parent.
 		parent := filepath.Dir(cfg.Upper)
 		if filepath.Dir(cfg.Work) != parent {
-			return "", trees, fmt.Errorf("upperdir %s and workdir %s have different parents", cfg.Upper, cfg.Work)
+			return "", fmt.Errorf("upperdir %s and workdir %s have different parents", cfg.Upper, cfg.Work)
 		}
-		mp, err := mapTree(parent)
+		mp, err := mapTree(parent, stagedUpperName)
 		if err != nil {
-			return "", trees, err
+			return "", err
 		}
 		opts = append(opts,
 			"upperdir="+mp+"/"+escapeLayer(filepath.Base(cfg.Upper)),
@@ -313,9 +325,9 @@ func idmappedOverlayOptions(cfg *overlayConfig, u *idmap.Userns) (string, []*os.
 	opts = append(opts, cfg.Extra...)
 	data := strings.Join(opts, ",")
 	if len(data) >= os.Getpagesize() {
-		return "", trees, fmt.Errorf("overlay options for %d layers exceed a page (%d bytes)", len(lowers)+len(datas), len(data))
+		return "", fmt.Errorf("overlay options for %d layers exceed a page (%d bytes)", len(lowers)+len(datas), len(data))
 	}
-	return data, trees, nil
+	return data, nil
 }
 
 // mountOverlayAsContainerRoot mounts the overlay from a throwaway thread
@@ -324,9 +336,12 @@ func idmappedOverlayOptions(cfg *overlayConfig, u *idmap.Userns) (string, []*os.
 // the upper layer: through the ID-mapped upper, host id m.HostUID is disk
 // id 0, so work dir setup, copy-up and whiteouts are stored with on-disk
 // ids (as host root, fsuid 0 has no mapping there and the overlay would come
-// up read-only).
-func mountOverlayAsContainerRoot(source, target string, flags uintptr, data string, m idmap.Mapping) error {
+// up read-only). Relative layer paths in data are resolved against dir.
+func mountOverlayAsContainerRoot(source, target string, flags uintptr, data, dir string, m idmap.Mapping) error {
 	return onThrowawayThread(func() error {
+		if err := chdirThread(dir); err != nil {
+			return err
+		}
 		if err := actAsHostID(m.HostUID, m.HostGID); err != nil {
 			return err
 		}
@@ -342,11 +357,8 @@ func mountOverlayAsContainerRoot(source, target string, flags uintptr, data stri
 // credentials).
 func remountOriginal(target string, o *OverlayMount) error {
 	return onThrowawayThread(func() error {
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			return fmt.Errorf("unshare fs: %w", err)
-		}
-		if err := unix.Chdir(o.Base); err != nil {
-			return fmt.Errorf("chdir %s: %w", o.Base, err)
+		if err := chdirThread(o.Base); err != nil {
+			return err
 		}
 		if err := unix.Mount(o.Source, target, "overlay", o.Flags, o.Options); err != nil {
 			return fmt.Errorf("mount overlay (%s): %w", o.Options, err)

@@ -14,7 +14,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
-	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
+	"github.com/sysboxd/sysboxd/internal/idmap"
 )
 
 var testMapping = idmap.Mapping{HostUID: 165536, HostGID: 165536, Size: 65536}
@@ -43,6 +43,24 @@ func testDir(t *testing.T) string {
 		t.Skipf("test dir is on %s, which cannot be ID-mapped", name)
 	}
 	return dir
+}
+
+// testDirs returns Dirs with staging and a fresh layers dir whose emptiness
+// is checked when the test ends: every layer stage must be gone by then.
+func testDirs(t testing.TB, staging string) Dirs {
+	t.Helper()
+	layers := filepath.Join(t.TempDir(), "layers")
+	t.Cleanup(func() {
+		entries, err := os.ReadDir(layers)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("read layers dir: %v", err)
+		}
+		for _, e := range entries {
+			t.Errorf("layer stage left behind: %s", filepath.Join(layers, e.Name()))
+			unmountAllAt(filepath.Join(layers, e.Name()))
+		}
+	})
+	return Dirs{Staging: staging, Layers: layers}
 }
 
 func newUserns(t *testing.T) *idmap.Userns {
@@ -289,7 +307,7 @@ func TestPrepareOverlayReplacesDockerMountWithIDMappedLayers(t *testing.T) {
 			}
 
 			start := time.Now()
-			s, err := Prepare(d.merged, staging, u, testMapping)
+			s, err := Prepare(d.merged, testDirs(t, staging), u, testMapping)
 			prepared := time.Since(start)
 			if err != nil {
 				t.Fatalf("Prepare: %v", err)
@@ -303,7 +321,7 @@ func TestPrepareOverlayReplacesDockerMountWithIDMappedLayers(t *testing.T) {
 
 			// Our overlay is at merged and Docker's is gone.
 			info, err := mountAt(d.merged)
-			if err != nil || info == nil || info.FSType != "overlay" || !strings.Contains(info.VFSOptions, "upperdir="+procFdPrefix) {
+			if err != nil || info == nil || info.FSType != "overlay" || !strings.Contains(info.VFSOptions, "upperdir="+stagedUpperName+"/") {
 				t.Fatalf("mount at merged: %+v, %v", info, err)
 			}
 			if !strings.Contains(info.VFSOptions, "index=off") && strings.Contains(info.VFSOptions, "index=on") {
@@ -440,7 +458,7 @@ func assertEngineOverlayAt(t *testing.T, d *dockerLayout) {
 	if err != nil || info == nil || info.FSType != "overlay" {
 		t.Fatalf("after Release, merged holds %+v (%v), want the engine's overlay", info, err)
 	}
-	if strings.Contains(info.VFSOptions, procFdPrefix) {
+	if strings.Contains(info.VFSOptions, "upperdir="+stagedUpperName+"/") {
 		t.Errorf("after Release, the overlay at merged is not the engine's: %s", info.VFSOptions)
 	}
 	if ms := mountsWithUpper(t, d.containerLayerDirName+"/diff"); len(ms) != 1 {
@@ -482,7 +500,7 @@ func TestReleaseOverlayLeavesAForeignMountAlone(t *testing.T) {
 	d := newDockerLayout(t)
 	d.mountLikeDocker(t, d.absOpts)
 	u := newUserns(t)
-	s, err := Prepare(d.merged, "", u, testMapping)
+	s, err := Prepare(d.merged, testDirs(t, ""), u, testMapping)
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -516,10 +534,15 @@ func TestPrepareOverlayRestoresDockerMountWhenOursComesUpReadOnly(t *testing.T) 
 			fdsBefore := openFds(t)
 			// Mounted as plain host root (fsuid 0), the ID-mapped upper
 			// cannot be used: the overlay comes up read-only.
-			asHostRoot := func(source, target string, flags uintptr, data string, _ idmap.Mapping) error {
-				return unix.Mount(source, target, "overlay", flags, data)
+			asHostRoot := func(source, target string, flags uintptr, data, dir string, _ idmap.Mapping) error {
+				return onThrowawayThread(func() error {
+					if err := chdirThread(dir); err != nil {
+						return err
+					}
+					return unix.Mount(source, target, "overlay", flags, data)
+				})
 			}
-			_, err = prepare(d.merged, "", u, testMapping, asHostRoot)
+			_, err = prepare(d.merged, testDirs(t, ""), u, testMapping, asHostRoot)
 			if err == nil || !strings.Contains(err.Error(), "read-only") {
 				t.Fatalf("prepare with a read-only result: %v", err)
 			}
@@ -563,7 +586,7 @@ func TestPrepareBindAttachesIDMappedTreeAtStaging(t *testing.T) {
 	t.Cleanup(func() { unmountAllAt(staging) })
 	u := newUserns(t)
 
-	s, err := Prepare(rootfs, staging, u, testMapping)
+	s, err := Prepare(rootfs, testDirs(t, staging), u, testMapping)
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -629,7 +652,7 @@ func TestPrepareRefusesRootfsThatCannotBeIDMapped(t *testing.T) {
 	// A plain directory inside an overlay: not the overlay mountpoint.
 	inside := filepath.Join(d.merged, "etc")
 	staging := filepath.Join(filepath.Dir(d.root), "stage", "rootfs")
-	_, err := Prepare(inside, staging, u, testMapping)
+	_, err := Prepare(inside, testDirs(t, staging), u, testMapping)
 	if !errors.Is(err, idmap.ErrNotSupported) || !strings.Contains(err.Error(), inside) || !strings.Contains(err.Error(), "overlay") {
 		t.Fatalf("Prepare(%s) = %v, want ErrNotSupported naming the path and overlay", inside, err)
 	}
@@ -648,7 +671,7 @@ func TestPrepareRefusesAMappingOtherThanTheUsernsOne(t *testing.T) {
 	u := newUserns(t)
 	other := testMapping
 	other.HostUID += 65536
-	if _, err := Prepare(d.merged, "", u, other); err == nil {
+	if _, err := Prepare(d.merged, testDirs(t, ""), u, other); err == nil {
 		t.Fatal("Prepare with a mapping that differs from the namespace's succeeded")
 	}
 	if info, _ := mountAt(d.merged); info == nil || !strings.Contains(info.VFSOptions, "upperdir="+d.upper) {
@@ -710,7 +733,7 @@ func BenchmarkPrepareReleaseOverlay(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		s, err := Prepare(merged, "", u, testMapping)
+		s, err := Prepare(merged, testDirs(b, ""), u, testMapping)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -725,7 +748,7 @@ func TestPrepareOverlayKeepsDockersOtherOverlayOptions(t *testing.T) {
 	d := newDockerLayout(t)
 	d.mountLikeDocker(t, d.absOpts+",redirect_dir=on,metacopy=on")
 	u := newUserns(t)
-	s, err := Prepare(d.merged, "", u, testMapping)
+	s, err := Prepare(d.merged, testDirs(t, ""), u, testMapping)
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -734,7 +757,7 @@ func TestPrepareOverlayKeepsDockersOtherOverlayOptions(t *testing.T) {
 	if err != nil || info == nil {
 		t.Fatal(info, err)
 	}
-	for _, opt := range []string{"redirect_dir=on", "metacopy=on", "upperdir=" + procFdPrefix} {
+	for _, opt := range []string{"redirect_dir=on", "metacopy=on", "upperdir=" + stagedUpperName + "/"} {
 		if !strings.Contains(info.VFSOptions, opt) {
 			t.Errorf("replacement overlay lacks %s: %s", opt, info.VFSOptions)
 		}
@@ -771,7 +794,7 @@ func TestPrepareOverlayRestoresDockerMountWhenStagingFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := newUserns(t)
-	if _, err := Prepare(d.merged, filepath.Join(blocker, "rootfs"), u, testMapping); err == nil {
+	if _, err := Prepare(d.merged, testDirs(t, filepath.Join(blocker, "rootfs")), u, testMapping); err == nil {
 		t.Fatal("Prepare with an impossible staging dir succeeded")
 	}
 	after, err := mountAt(d.merged)

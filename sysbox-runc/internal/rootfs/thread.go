@@ -49,3 +49,16 @@ func actAsHostID(uid, gid uint32) error {
 	}
 	return nil
 }
+
+// chdirThread gives this thread a working directory of its own (it stops
+// sharing the process's with unshare(CLONE_FS)) and changes it to dir.
+// Call on a throwaway thread.
+func chdirThread(dir string) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare fs: %w", err)
+	}
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("chdir %s: %w", dir, err)
+	}
+	return nil
+}

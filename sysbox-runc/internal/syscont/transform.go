@@ -25,6 +25,9 @@ type Inputs struct {
 	CallerOOMScoreAdj int
 	// KnownCaps are all capability names the kernel knows ("CAP_CHOWN", ...).
 	KnownCaps []string
+	// AppArmorProfile is AppArmorProfile when that profile is loaded on the host, ""
+	// otherwise (no AppArmor, or the profile is missing).
+	AppArmorProfile string
 	// Warn is called for each warning worth logging (e.g. --privileged downgraded). Nil
 	// drops them.
 	Warn func(msg string)
@@ -57,6 +60,7 @@ func steps() []step {
 		{"idmappings", stepIDMappings},
 		{"sysctl", stepSysctl},
 		{"capabilities", stepCapabilities},
+		{"apparmor", stepAppArmor},
 		{"seccomp_notify", stepSeccompNotify},
 		{"seccomp", stepSeccomp},
 		{"mounts", stepMounts},

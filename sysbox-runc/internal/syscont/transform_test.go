@@ -8,7 +8,7 @@ import (
 )
 
 func TestStepsRunInTheDocumentedOrder(t *testing.T) {
-	want := []string{"privileged", "namespaces", "rootfs_propagation", "idmappings", "sysctl", "capabilities", "seccomp_notify", "seccomp", "mounts", "paths", "oom_score_adj"}
+	want := []string{"privileged", "namespaces", "rootfs_propagation", "idmappings", "sysctl", "capabilities", "apparmor", "seccomp_notify", "seccomp", "mounts", "paths", "oom_score_adj"}
 	if got := Steps(); !slices.Equal(got, want) {
 		t.Errorf("Steps() = %v, want %v", got, want)
 	}
