@@ -167,14 +167,17 @@ func TestRuncCLITerminalTranslatesLineEndsOnce(t *testing.T) {
 			sdir := sleepingBundle(t)
 			sid := cliID(t, rt)
 			sroot := startDetached(t, rt, sdir, sid)
-			out = inTerminal(t, rt+` --root `+sroot+` exec -t `+sid+` printf 'exec-a\nexec-b\n'`)
+			// The runtime turns ONLCR off once the terminal reaches it, while
+			// the exec'd program may already run (runc alike): write after a
+			// moment.
+			out = inTerminal(t, rt+` --root `+sroot+` exec -t `+sid+` sh -c 'sleep 1; printf "exec-a\nexec-b\n"'`)
 			if !strings.Contains(out, "exec-a\r\nexec-b\r\n") || strings.Contains(out, "\r\r") {
 				t.Errorf("exec -t wrote %q, want each line end translated once (\\r\\n)", out)
 			}
 			if rt != runtime {
 				return // runc's exec -t needs a terminal of its own
 			}
-			out = must(t, rt, "--root", sroot, "exec", "-t", sid, "printf", `exec-a\nexec-b\n`)
+			out = must(t, rt, "--root", sroot, "exec", "-t", sid, "sh", "-c", `sleep 1; printf "exec-a\nexec-b\n"`)
 			if out != "exec-a\nexec-b\n" {
 				t.Errorf("exec -t into a pipe wrote %q, want %q", out, "exec-a\nexec-b\n")
 			}
@@ -183,8 +186,10 @@ func TestRuncCLITerminalTranslatesLineEndsOnce(t *testing.T) {
 }
 
 // TestRuncCLIUpdateTakesFlagsAfterTheID: `update <id> --pids-limit N
-// --cpu-share S` (flags after the id) changes the container's cgroups.
+// --cpu-share S` (flags after the id) changes the container's cgroups, and
+// so do --cpu-idle and per-device blkio limits given with -r.
 func TestRuncCLIUpdateTakesFlagsAfterTheID(t *testing.T) {
+	needCgroupV1(t) // reads the v1 files; TestCgroupV2DockerUpdateIsSeenInside covers update on v2
 	for _, rt := range cliRuntimes(t) {
 		t.Run(filepath.Base(rt), func(t *testing.T) {
 			id := cliID(t, rt)
@@ -200,8 +205,61 @@ func TestRuncCLIUpdateTakesFlagsAfterTheID(t *testing.T) {
 					t.Errorf("after update, %s = %s, want %s", c.file, got, c.want)
 				}
 			}
+
+			// runc has --cpu-idle since 1.2 (Debian 12's 1.1.5 has not).
+			if help, _ := run(t, rt, "update", "--help"); strings.Contains(help, "--cpu-idle") {
+				must(t, rt, "--root", root, "update", id, "--cpu-idle", "1")
+				if got := hostCgroupFile(t, pid, "cpu", "cpu.idle"); got != "1" {
+					t.Errorf("after update --cpu-idle 1, cpu.idle = %s, want 1", got)
+				}
+			} else {
+				t.Logf("%s update has no --cpu-idle", rt)
+			}
+
+			// Per-device limits come in through -r, as with runc.
+			dev := blockDevice(t)
+			res := filepath.Join(t.TempDir(), "resources.json")
+			if err := os.WriteFile(res, []byte(`{"blockIO":{"throttleReadBpsDevice":[{"major":`+dev[0]+`,"minor":`+dev[1]+
+				`,"rate":1048576}],"throttleWriteIOPSDevice":[{"major":`+dev[0]+`,"minor":`+dev[1]+`,"rate":300}]}}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			must(t, rt, "--root", root, "update", id, "-r", res)
+			for file, want := range map[string]string{
+				"blkio.throttle.read_bps_device":   dev[0] + ":" + dev[1] + " 1048576",
+				"blkio.throttle.write_iops_device": dev[0] + ":" + dev[1] + " 300",
+			} {
+				if got := hostCgroupFile(t, pid, "blkio", file); got != want {
+					t.Errorf("after update -r, %s = %q, want %q", file, got, want)
+				}
+			}
 		})
 	}
+}
+
+// blockDevice is the major and minor of a block device of the host: a disk
+// if there is one, else a loop, zram or ram device.
+func blockDevice(t *testing.T) [2]string {
+	t.Helper()
+	paths, _ := filepath.Glob("/sys/block/*/dev")
+	var fallback [2]string
+	for _, p := range paths {
+		major, minor, ok := strings.Cut(strings.TrimSpace(readFile(t, p)), ":")
+		if !ok {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(p))
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "zram") || strings.HasPrefix(name, "ram") {
+			if fallback[0] == "" {
+				fallback = [2]string{major, minor}
+			}
+			continue
+		}
+		return [2]string{major, minor}
+	}
+	if fallback[0] == "" {
+		t.Fatal("no block device in /sys/block")
+	}
+	return fallback
 }
 
 // TestRuncCLIKillSignalZeroChecksLiveness: `kill <id> 0` succeeds while the
