@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/lifecycle"
@@ -51,6 +53,7 @@ func createFlags() []cli.Flag {
 type sysContainer struct {
 	id       string
 	root     string
+	pidFile  string // absolute: create works in the bundle directory
 	detach   bool
 	d        *daemons
 	prepared *lifecycle.Prepared
@@ -74,7 +77,11 @@ func newSysContainer(ctx *cli.Context, id string, detach bool) (*sysContainer, e
 	if _, err := os.Stat(filepath.Join(root, id)); err == nil {
 		return nil, fmt.Errorf("container %s already exists", id)
 	}
-	return &sysContainer{id: id, root: root, detach: detach}, nil
+	pidFile, err := pidFilePath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sysContainer{id: id, root: root, pidFile: pidFile, detach: detach}, nil
 }
 
 // start prepares the system container, creates it with libcontainer and
@@ -150,6 +157,12 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 		return err
 	}
 	process.Init = true
+	var own unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &own); err != nil {
+		return fmt.Errorf("getrlimit RLIMIT_NOFILE: %w", err)
+	}
+	var nofile *configs.Rlimit
+	process.Rlimits, nofile = deferNofile(process.Rlimits, own)
 	for i := 0; i < ctx.Int("preserve-fds"); i++ {
 		process.ExtraFiles = append(process.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("preserved-fd-%d", 3+i)))
 	}
@@ -171,7 +184,15 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	if err := sc.prepared.Started(bg, st.InitProcessPid, st.Created.UnixNano(), st.CgroupPaths); err != nil {
 		return err
 	}
-	if err := writePidFile(ctx.String("pid-file"), st.InitProcessPid); err != nil {
+	if nofile != nil {
+		// The runtime's work in the container is done: the init now waits
+		// for start, and runs the container's program with its own limit.
+		lim := unix.Rlimit{Cur: nofile.Soft, Max: nofile.Hard}
+		if err := unix.Prlimit(st.InitProcessPid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+			return fmt.Errorf("set the container's RLIMIT_NOFILE: %w", err)
+		}
+	}
+	if err := writePidFile(sc.pidFile, st.InitProcessPid); err != nil {
 		return err
 	}
 	log.WithField("pid", st.InitProcessPid).Debugf("created (uid range %d-%d)",

@@ -14,7 +14,12 @@ import (
 
 // parseSignal accepts "KILL", "SIGKILL", "kill", "RTMIN+3" or "9"
 // (moby/sys/signal's names); a number must be a signal of ours, 1 to 64.
+// "0" is no signal, only the check that the process exists (kill(2)), as
+// runc takes it.
 func parseSignal(s string) (unix.Signal, error) {
+	if s == "0" {
+		return 0, nil
+	}
 	sig, err := mobysignal.ParseSignal(s)
 	if err != nil {
 		return 0, fmt.Errorf("unknown signal %q", s)
