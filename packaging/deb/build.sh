@@ -171,19 +171,34 @@ chmod 0644 "$DEST/$doc/copyright"
 chmod 0644 "$DEST/$doc/$changelog"
 
 # Man pages from --help, so that they say what the programs say. help2man runs the staged
-# programs (sysboxctl with SYSBOX_BIN_DIR pointing at the staged binaries).
-man() { # man SECTION PROGRAM DESCRIPTION
-	local out="$DEST/usr/share/man/man$1/${2##*/}.$1"
+# programs (sysboxctl with SYSBOX_BIN_DIR pointing at the staged binaries); the --help of
+# each subcommand given is added as a section of its own.
+man() { # man SECTION PROGRAM DESCRIPTION [SUBCOMMAND...]
+	local sect=$1 prog=$2 name=$3 out include sub
+	shift 3
+	out="$DEST/usr/share/man/man$sect/${prog##*/}.$sect"
+	include=$STAGE/${prog##*/}.h2m
+	printf '[SEE ALSO]\nsysbox-runc(1), sysbox-mgr(1), sysbox-fs(1), sysboxctl(8)\n' >"$include"
+	for sub in "$@"; do
+		# shellcheck disable=SC2086 # "docker-runtime add" is two words
+		{
+			printf '[COMMAND %s]\n.nf\n' "$(echo "$sub" | tr a-z A-Z)"
+			"$prog" $sub --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\&&/"
+			printf '.fi\n'
+		} >>"$include"
+	done
 	mkdir -p "$(dirname "$out")"
 	SYSBOX_BIN_DIR="$DEST/usr/bin" SYSBOX_DEFAULTS_FILE=/dev/null \
-		help2man --no-info --no-discard-stderr --section="$1" --version-string="$VERSION" \
-		--name="$3" --source="Sysboxd $VERSION" --manual="Sysboxd" "$2" |
+		help2man --no-info --no-discard-stderr --section="$sect" --version-string="$VERSION" \
+		--name="$name" --source="Sysboxd $VERSION" --manual="Sysboxd" --include="$include" "$prog" |
 		gzip -9n >"$out.gz"
 	chmod 0644 "$out.gz"
-	zcat "$out.gz" | grep -q '^\.SH' || die "help2man produced no sections for $2"
+	zcat "$out.gz" | grep -q '^\.SH' || die "help2man produced no sections for $prog"
 }
-man 1 "$DEST/usr/bin/sysbox-runc" "OCI runtime for system containers"
-man 1 "$DEST/usr/bin/sysbox-mgr" "Sysboxd manager daemon and preflight check"
+man 1 "$DEST/usr/bin/sysbox-runc" "OCI runtime for system containers" \
+	create start run exec kill delete state list ps spec features
+man 1 "$DEST/usr/bin/sysbox-mgr" "Sysboxd manager daemon and preflight check" \
+	check status release "docker-runtime add" "docker-runtime remove"
 man 1 "$DEST/usr/bin/sysbox-fs" "Sysboxd file system daemon"
 man 8 "$DEST/usr/sbin/sysboxctl" "start, stop and check the Sysboxd daemons"
 
