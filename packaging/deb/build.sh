@@ -102,6 +102,7 @@ subst() { # subst FILE FROM TO OUT
 	sed "s#$2#$3#g" "$1" >"$4"
 	! grep -qF "/usr/local/" "$4" || die "$4 still names /usr/local after the substitution"
 }
+# shellcheck disable=SC2016 # literal text to replace
 subst scripts/sysboxctl 'BIN_DIR=${SYSBOX_BIN_DIR:-/usr/local/bin}' 'BIN_DIR=${SYSBOX_BIN_DIR:-/usr/bin}' "$DEST/usr/sbin/sysboxctl"
 chmod 0755 "$DEST/usr/sbin/sysboxctl"
 for u in packaging/systemd/*.service; do
@@ -182,7 +183,7 @@ man() { # man SECTION PROGRAM DESCRIPTION [SUBCOMMAND...]
 	for sub in "$@"; do
 		# shellcheck disable=SC2086 # "docker-runtime add" is two words
 		{
-			printf '[COMMAND %s]\n.nf\n' "$(echo "$sub" | tr a-z A-Z)"
+			printf '[COMMAND %s]\n.nf\n' "$(echo "$sub" | tr "[:lower:]" "[:upper:]")"
 			"$prog" $sub --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\&&/"
 			printf '.fi\n'
 		} >>"$include"

@@ -111,8 +111,7 @@ stop_fake_dockerd() {
 }
 # got_sighup: the fake dockerd got exactly one SIGHUP and still runs (a reload, not a restart).
 got_sighup() {
-	local i
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		[ -s "$work/hup" ] && break
 		sleep 0.1
 	done
