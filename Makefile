@@ -13,6 +13,7 @@
 #   test        everything: unit tests, then end-to-end tests on a fresh install
 #   test-unit   go test ./...
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
+#   test-vm     the .deb and an e2e subset in a stock Debian 12 guest under qemu (tests/vm)
 #   images      the test images (IMAGES=busybox debian ... or all)
 #   proto       regenerate Go code from sysbox-ipc/proto/*.proto
 #   lint        gofmt and go vet
@@ -77,6 +78,12 @@ test-unit:
 
 test-e2e:
 	@scripts/test.sh e2e
+
+# The stock-host test bed: a Debian 12 guest under qemu (systemd, cgroup v2, AppArmor,
+# kernel 6.1) with the .deb installed and an e2e subset (tests/vm/README.md).
+.PHONY: test-vm
+test-vm:
+	@tests/vm/run.sh
 
 # Performance figures (docs/perf.md): start latency, /proc read latency, sysbox-fs memory,
 # sysbox-mgr Go benchmarks, in one run; results in tests/bench/results/latest.txt.

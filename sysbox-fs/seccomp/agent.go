@@ -178,6 +178,10 @@ type Agent struct {
 	// not dropped at the keeper.
 	done <-chan struct{}
 	wg   sync.WaitGroup
+
+	// procfsPidns tells whether the kernel makes a procfs for a given pid
+	// namespace (procfs.go).
+	procfsPidns procfsPidnsOption
 }
 
 // listener is one process's notify fd (shared by the processes it forks).

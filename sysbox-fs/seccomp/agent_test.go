@@ -34,6 +34,7 @@ import (
 const childEnv = "SECCOMP_AGENT_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	RunProcfsHelperIfAsked(os.Args)
 	if sock := os.Getenv(childEnv); sock != "" {
 		if err := child(sock); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)

@@ -115,6 +115,58 @@ func TestProcMountGetsTheVirtualFilesOnTop(t *testing.T) {
 	}
 }
 
+// On kernels without procfs's pidns option (before 6.17; Debian 12 runs 6.1) the procfs
+// comes from a helper child started in the caller's pid namespace. The test forces that
+// path: the caller is pid 1 of a pid namespace of its own, and the new procfs must be of
+// that namespace, with the virtual files on top.
+func TestProcMountThroughTheHelperIsOfTheCallersPidNamespace(t *testing.T) {
+	for _, helper := range []bool{false, true} {
+		t.Run(map[bool]string{false: "pidns option", true: "helper"}[helper], func(t *testing.T) {
+			ta, c := startMountAgentWith(t, "c1", unix.CLONE_NEWPID)
+			if helper {
+				ta.procfsPidns.once.Do(func() {}) // as on a kernel without the option
+			} else if !ta.procfsPidns.supported() {
+				t.Skip("this kernel has no procfs pidns option (before 6.17)")
+			}
+			p := t.TempDir()
+			if a := c.do(t, "mount proc "+p+" 0"); a.Errno != 0 {
+				t.Fatalf("mount -t proc: errno %d", a.Errno)
+			}
+			if a := c.do(t, "read "+filepath.Join(p, "self/stat")); a.Errno != 0 || !strings.HasPrefix(a.Text, "1 ") {
+				t.Errorf("self/stat in the new procfs: errno %d, %.40q; want pid 1 (the caller's pid namespace)", a.Errno, a.Text)
+			}
+			if a := c.do(t, "read "+filepath.Join(p, "meminfo")); a.Errno != 0 || a.Text != fakeMeminfo {
+				t.Errorf("meminfo: errno %d, %q; want the virtual %q", a.Errno, a.Text, fakeMeminfo)
+			}
+			if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
+				t.Errorf("umount -l of the procfs: errno %d", a.Errno)
+			}
+		})
+	}
+}
+
+func TestProcfsHelperArgsRoundTrip(t *testing.T) {
+	pm := newMount{FSType: "proc", Source: "proc", Attrs: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_RDONLY,
+		Options: []fsOption{{Key: "hidepid", Value: "invisible"}, {Key: "subset", Value: "pid"}, {Key: "weird", Flag: true}}}
+	got, err := parseProcfsHelperArgs(procfsHelperArgs(pm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FSType != pm.FSType || got.Source != pm.Source || got.Attrs != pm.Attrs || len(got.Options) != len(pm.Options) {
+		t.Fatalf("round trip: %+v, want %+v", got, pm)
+	}
+	for i := range pm.Options {
+		if got.Options[i] != pm.Options[i] {
+			t.Errorf("option %d: %+v, want %+v", i, got.Options[i], pm.Options[i])
+		}
+	}
+	for _, bad := range [][]string{nil, {"proc"}, {"proc", "x"}, {"proc", "0", "hidepid=2"}} {
+		if _, err := parseProcfsHelperArgs(bad); err == nil {
+			t.Errorf("parseProcfsHelperArgs(%q) accepted", bad)
+		}
+	}
+}
+
 func TestProcMountHonoursReadOnlyAndRelativeTargets(t *testing.T) {
 	_, c := startMountAgent(t, "c1")
 	dir := t.TempDir()
