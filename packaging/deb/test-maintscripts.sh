@@ -158,6 +158,13 @@ expect "upgrade configure succeeds" run postinst configure 0.1.0~git20260101.000
 expect "upgrade restarts the daemons (hand-over)" called "sysboxctl restart"
 expect "  ... and does not stop them" not_called "sysboxctl stop"
 
+echo "== postinst abort-remove (dpkg undoing a refused removal)"
+new_root
+expect "abort-remove succeeds" run postinst abort-remove
+expect "  ... starts (not restarts) the daemons" called "sysboxctl start"
+expect "  ... registers the runtime again" grep -q '"path": "/usr/bin/sysbox-runc"' "$R/etc/docker/daemon.json"
+expect "  ... does not print the check again" not_called "sysbox-mgr check"
+
 echo "== postinst with systemd as PID 1"
 new_root
 mkdir -p "$R/run/systemd/system"
