@@ -166,7 +166,8 @@ chmod 0644 "$DEST/$doc/copyright"
 {
 	printf '%s (%s) unstable; urgency=medium\n\n' "$PKG" "$VERSION"
 	printf '  * Built from git commit %s.\n' "$COMMIT"
-	git_ log -1 --format='%s' HEAD | fold -s -w 70 | sed '1s/^/  * Last change: /; 2,$s/^/    /'
+	# lintian wants changelog lines within 80 columns.
+	git_ log -1 --format='Last change: %s' HEAD | fold -s -w 74 | sed 's/ *$//; 1s/^/  * /; 2,$s/^/    /'
 	printf '\n -- %s  %s\n' "$MAINTAINER" "$DATE_RFC2822"
 } | gzip -9n >"$DEST/$doc/$changelog"
 chmod 0644 "$DEST/$doc/$changelog"
