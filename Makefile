@@ -9,6 +9,7 @@
 #   uninstall   the reverse (scripts/uninstall.sh)
 #   deb         the Debian package bin/sysboxd_<version>_<arch>.deb (packaging/deb/build.sh;
 #               VERSION=... overrides the version derived from git)
+#   deb-test    the package's maintainer scripts on a fake root (packaging/deb/test-maintscripts.sh)
 #   test        everything: unit tests, then end-to-end tests on a fresh install
 #   test-unit   unit tests of every module, with the race detector (scripts/unit-tests.sh)
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
@@ -63,6 +64,12 @@ uninstall:
 .PHONY: deb
 deb:
 	@DEB_VERSION='$(if $(filter environment command line,$(origin VERSION)),$(VERSION))' packaging/deb/build.sh
+
+# The package's maintainer scripts against a fake root with stub commands (needs root and
+# bin/sysbox-mgr; installs nothing).
+.PHONY: deb-test
+deb-test: build
+	@packaging/deb/test-maintscripts.sh
 
 test:
 	@scripts/test.sh all
