@@ -251,3 +251,32 @@ func TestRootOf(t *testing.T) {
 		}
 	}
 }
+
+// ping_group_range through the pass-through: gids of the container's user
+// namespace in and out; a gid it does not map, or past INT_MAX, is EINVAL
+// as the kernel answers inside (host root's write accepted both).
+func TestPingGroupRangeUsesTheContainersGids(t *testing.T) {
+	needRoot(t)
+	const root = 310000
+	initPid := startUserns(t, root)
+	c := realContainer(t, initPid)
+	for _, bad := range []string{"0 2147483648\n", "0 65536\n"} {
+		if err := writeFor(c, initPid, pingGroupRange, bad); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("write %q: %v, want EINVAL", bad, err)
+		}
+	}
+	if got := readFor(t, c, initPid, pingGroupRange); got != "65534\t65534\n" {
+		t.Errorf("new namespace's range %q, want the kernel's unmapped 1 0", got)
+	}
+	if err := writeFor(c, initPid, pingGroupRange, "0 1000\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFor(t, c, initPid, pingGroupRange); got != "0\t1000\n" {
+		t.Errorf("range %q after writing 0 1000", got)
+	}
+	// the kernel's own view, read by a process in the namespaces
+	out, err := exec.Command("nsenter", "-t", itoa(initPid), "-U", "-n", "cat", "/proc/sys/"+pingGroupRange).Output()
+	if err != nil || string(out) != "0\t1000\n" {
+		t.Errorf("the kernel shows the namespace %q (%v), want 0 1000", out, err)
+	}
+}

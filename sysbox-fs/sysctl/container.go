@@ -400,7 +400,10 @@ type File struct {
 	ns      *Namespaces // nil: the init's, found again at each use
 	release func()
 	ipc     bool // an IPC namespace's knob: written as its owner's root
-	fd      int
+	// gids, for ping_group_range, is the opener's user namespace's
+	// gid_map: its gids are translated to and from the host's.
+	gids idMap
+	fd   int
 }
 
 // Open opens the pass-through file at p with flags (O_RDONLY, O_WRONLY or
@@ -420,6 +423,12 @@ func (c *Container) OpenFor(pid int, p string, flags int) (*File, error) {
 		return nil, err
 	}
 	f := &File{c: c, ns: ns, release: release, ipc: kindOf(p) == kindIPC}
+	if p == pingGroupRange {
+		if f.gids, err = c.gidMap(pid); err != nil {
+			release()
+			return nil, err
+		}
+	}
 	if ns == c.initNamespaces() {
 		release()
 		f.ns, f.release = nil, func() {}
@@ -439,6 +448,26 @@ func (c *Container) OpenFor(pid int, p string, flags int) (*File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// gidMap is the gid_map of the user namespace of pid, of the init when
+// pid is 0.
+func (c *Container) gidMap(pid int) (idMap, error) {
+	if pid <= 0 {
+		if pid = c.initPid(); pid <= 0 {
+			return nil, ErrNotRegistered
+		}
+	}
+	p := fmt.Sprintf("%s/%d/gid_map", c.procDir, pid)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("caller's gids: %w", err)
+	}
+	m, err := parseIDMap(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return m, nil
 }
 
 // initNamespaces is the init's thread now, nil if none.
@@ -465,6 +494,9 @@ func (f *File) run(write bool, fn func() error) error {
 
 // ReadAt reads at off, in the opener's namespaces.
 func (f *File) ReadAt(b []byte, off int64) (int, error) {
+	if f.gids != nil {
+		return f.readGids(b, off)
+	}
 	var n int
 	err := f.run(false, func() error {
 		var err error
@@ -474,8 +506,47 @@ func (f *File) ReadAt(b []byte, off int64) (int, error) {
 	return n, err
 }
 
+// readGids reads ping_group_range as the opener's user namespace shows it.
+func (f *File) readGids(b []byte, off int64) (int, error) {
+	buf := make([]byte, 64)
+	var n int
+	err := f.run(false, func() error {
+		var err error
+		n, err = unix.Pread(f.fd, buf, 0)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s, err := gidRangeFromHost(string(buf[:n]), f.gids)
+	if err != nil {
+		return 0, err
+	}
+	if off >= int64(len(s)) {
+		return 0, nil
+	}
+	return copy(b, s[off:]), nil
+}
+
 // WriteAt writes at off, in the opener's namespaces.
 func (f *File) WriteAt(b []byte, off int64) (int, error) {
+	if f.gids != nil {
+		if off != 0 {
+			return 0, fmt.Errorf("ping_group_range: write at offset %d: %w", off, syscall.EINVAL)
+		}
+		s, err := gidRangeToHost(string(b), f.gids)
+		if err != nil {
+			return 0, err
+		}
+		err = f.run(true, func() error {
+			_, err := unix.Pwrite(f.fd, []byte(s), 0)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
 	var n int
 	err := f.run(true, func() error {
 		var err error
