@@ -105,4 +105,3 @@ func TestProcSysVirtualFilesBelongToRootInside(t *testing.T) {
 		}
 	}
 }
-
