@@ -7,9 +7,12 @@
 #   install     packages, binaries, sysboxctl, subuid/subgid pool, dockerd, daemons, Docker
 #               runtime, busybox test image, then a smoke run (scripts/install.sh)
 #   uninstall   the reverse (scripts/uninstall.sh)
+#   deb         the Debian package bin/sysboxd_<version>_<arch>.deb (packaging/deb/build.sh;
+#               VERSION=... overrides the version derived from git)
 #   test        everything: unit tests, then end-to-end tests on a fresh install
 #   test-unit   go test ./...
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
+#   test-vm     the .deb and an e2e subset in a stock Debian 12 guest under qemu (tests/vm)
 #   images      the test images (IMAGES=busybox debian ... or all)
 #   proto       regenerate Go code from sysbox-ipc/proto/*.proto
 #   lint        gofmt and go vet
@@ -55,6 +58,11 @@ install: deps build
 uninstall:
 	@scripts/uninstall.sh
 
+# The package version comes from git unless VERSION is given (environment or command line).
+.PHONY: deb
+deb:
+	@DEB_VERSION='$(if $(filter environment command line,$(origin VERSION)),$(VERSION))' packaging/deb/build.sh
+
 test:
 	@scripts/test.sh all
 
@@ -63,6 +71,12 @@ test-unit:
 
 test-e2e:
 	@scripts/test.sh e2e
+
+# The stock-host test bed: a Debian 12 guest under qemu (systemd, cgroup v2, AppArmor,
+# kernel 6.1) with the .deb installed and an e2e subset (tests/vm/README.md).
+.PHONY: test-vm
+test-vm:
+	@tests/vm/run.sh
 
 # Performance figures (docs/perf.md): start latency, /proc read latency, sysbox-fs memory,
 # sysbox-mgr Go benchmarks, in one run; results in tests/bench/results/latest.txt.

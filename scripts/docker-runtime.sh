@@ -17,22 +17,18 @@ usage() {
 	exit 2
 }
 
-# edit_config JQ_FILTER [ARGS...] rewrites the config through a jq filter, atomically.
+# The file is edited by `sysbox-mgr docker-runtime add|remove` (the same code as the Debian
+# package's maintainer scripts): every other key kept, atomic, an invalid file refused.
+# This tree's bin/sysbox-mgr when built, else the installed one.
+MGR=${SYSBOX_MGR:-$(repo_root)/bin/sysbox-mgr}
+[ -x "$MGR" ] || MGR="$SYSBOX_PREFIX/bin/sysbox-mgr"
+
+# edit_config add|remove: rewrites the config through sysbox-mgr.
 edit_config() {
-	local filter=$1 tmp
-	shift
-	mkdir -p "$(dirname "$CONFIG")"
-	if [ ! -s "$CONFIG" ]; then
-		echo '{}' >"$CONFIG"
-	fi
-	jq -e 'type == "object"' "$CONFIG" >/dev/null 2>&1 || die "$CONFIG is not a JSON object; fix it by hand"
-	tmp=$(mktemp "$CONFIG.XXXXXX")
-	if ! jq "$@" "$filter" "$CONFIG" >"$tmp"; then
-		rm -f "$tmp"
-		die "could not edit $CONFIG"
-	fi
-	chmod 0644 "$tmp"
-	mv -f "$tmp" "$CONFIG"
+	local args=(docker-runtime "$1" --config "$CONFIG" --name "$RUNTIME")
+	[ "$1" = add ] && args+=(--path "$RUNTIME_PATH")
+	[ -x "$MGR" ] || die "$MGR not found: run 'make build'"
+	"$MGR" "${args[@]}" >/dev/null || die "could not edit $CONFIG"
 }
 
 # dockerd_pid prints the pid of the running dockerd (empty if none).
@@ -83,15 +79,13 @@ add)
 		"$CONFIG" >/dev/null 2>&1 && { ! docker_ok || runtime_listed; }; then
 		exit 0 # already registered and loaded
 	fi
-	edit_config '.runtimes[$r].path = $p' --arg r "$RUNTIME" --arg p "$RUNTIME_PATH"
+	edit_config add
 	reload_and_wait yes
 	;;
 remove)
-	# Keep "runtimes" even when it becomes empty: dockerd's reload only replaces the runtimes
-	# it knows when the key is present (without it the old set stays until a restart).
-	if [ -f "$CONFIG" ]; then
-		edit_config 'if has("runtimes") then del(.runtimes[$r]) else . end' --arg r "$RUNTIME"
-	fi
+	# "runtimes" stays even when it becomes empty: dockerd's reload only replaces the
+	# runtimes it knows when the key is present (without it the old set stays until a restart).
+	edit_config remove
 	reload_and_wait no
 	;;
 *) usage ;;

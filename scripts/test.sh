@@ -5,14 +5,15 @@
 #   all: install packages, build, unit tests (go test ./...), then install Sysboxd (binaries,
 #        sysboxctl, subuid pool, Docker runtime; starts dockerd and the daemons if needed),
 #        build the test images, a smoke run, end-to-end tests (go test -tags e2e
-#        ./tests/e2e/...), summary.
+#        ./tests/e2e/...), the stock-host guest (tests/vm/run.sh), summary.
 #   e2e: the same without the unit tests.
 #
 # Whatever happens, it stops what it started: the daemons if they were not running before,
 # dockerd if it was not running before. Exits non-zero if any step or test failed.
 #
 # Environment: TEST_IMAGES (default "all": every test image), E2E_TIMEOUT (default 60m),
-# E2E_RUN (passed to go test -run), GO_TAGS (default seccomp).
+# E2E_RUN (passed to go test -run), GO_TAGS (default seccomp), TEST_VM (0 skips the
+# stock-host guest of tests/vm, which `all` runs last).
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -156,6 +157,29 @@ else
 fi
 
 teardown
+
+# --- the stock-host guest -----------------------------------------------------------------
+# tests/vm: a Debian 12 guest under qemu (systemd, cgroup v2, AppArmor, kernel 6.1) with the
+# .deb installed and an e2e subset; it needs nothing of the host's Docker or daemons.
+if [ "$mode" = all ]; then
+	if [ "${TEST_VM:-1}" = 0 ]; then
+		record vm SKIP "TEST_VM=0"
+	else
+		phase "stock-host guest: tests/vm/run.sh"
+		tests/vm/run.sh 2>&1 | tee "$logdir/vm.log"
+		rc=${PIPESTATUS[0]}
+		line=$(grep -E '^tests: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$logdir/vm.log" | tail -n1)
+		if [[ $line =~ ^tests:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+			passed_tests=$((passed_tests + BASH_REMATCH[1])) failed_tests=$((failed_tests + BASH_REMATCH[2]))
+			skipped_tests=$((skipped_tests + BASH_REMATCH[3]))
+			counts="${BASH_REMATCH[1]} passed, ${BASH_REMATCH[2]} failed, ${BASH_REMATCH[3]} skipped"
+		else
+			failed_tests=$((failed_tests + 1))
+			counts="no summary line"
+		fi
+		if [ "$rc" -eq 0 ]; then record vm PASS "$counts"; else record vm FAIL "$counts (exit $rc)"; fi
+	fi
+fi
 
 # --- summary ------------------------------------------------------------------------------
 phase "summary ($((SECONDS - t0))s, logs in $logdir)"

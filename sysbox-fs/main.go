@@ -33,6 +33,9 @@ const name = "sysbox-fs"
 const defaultMaxProcs = 1
 
 func main() {
+	// The seccomp agent re-executes this binary to make procfs mounts on
+	// kernels before 6.17 (see seccomp.ProcfsHelperArg).
+	seccomp.RunProcfsHelperIfAsked(os.Args)
 	app := &cli.App{
 		Name:        name,
 		Usage:       "serve system containers' virtual /proc and /sys files",

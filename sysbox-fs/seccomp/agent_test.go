@@ -34,6 +34,7 @@ import (
 const childEnv = "SECCOMP_AGENT_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	RunProcfsHelperIfAsked(os.Args)
 	if sock := os.Getenv(childEnv); sock != "" {
 		if err := child(sock); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
@@ -274,6 +275,9 @@ func startAgentWith(t *testing.T, cfg Config, reg *registry) *testAgent {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (writes another process's memory)")
+	}
+	if cfg.StageDir == "" {
+		cfg.StageDir = filepath.Join(t.TempDir(), "stage")
 	}
 	if cfg.Log == nil {
 		log := logrus.New()

@@ -245,51 +245,28 @@ func cloneFiles(files []mountFile, fstype string, rdonly bool) ([]int, error) {
 // buildFS makes a detached procfs for the caller's pid namespace (sysfs
 // for its net namespace) with the virtual files (trees, at files' Rel
 // paths) on top. Files the new mount does not show (procfs subset=pid, a
-// module not loaded) are left out. Call it on a namespace thread (sysfs
-// joins the caller's net namespace). The caller closes the fd.
-func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int) (int, error) {
-	if pm.FSType == "sysfs" {
-		// sysfs shows the net devices of the mounter's net namespace.
-		if err := unix.Setns(c.net, unix.CLONE_NEWNET); err != nil {
-			return -1, fmt.Errorf("setns net: %w", err)
+// module not loaded) are left out. A procfs made beforehand (premade, not
+// -1: see procfsViaHelper) is used instead of a new one and stays the
+// caller's to close. Call it on a namespace thread (sysfs joins the
+// caller's net namespace). The caller closes the fd it returns unless it
+// is premade.
+func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int, premade int) (int, error) {
+	mnt := premade
+	if mnt < 0 {
+		pidns := -1
+		switch pm.FSType {
+		case "sysfs":
+			// sysfs shows the net devices of the mounter's net namespace.
+			if err := unix.Setns(c.net, unix.CLONE_NEWNET); err != nil {
+				return -1, fmt.Errorf("setns net: %w", err)
+			}
+		case "proc":
+			pidns = c.pid
 		}
-	}
-	fs, err := unix.Fsopen(pm.FSType, unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("fsopen %s: %w", pm.FSType, err)
-	}
-	defer unix.Close(fs)
-	if err := unix.FsconfigSetString(fs, "source", pm.Source); err != nil {
-		return -1, fmt.Errorf("fsconfig source: %w", err)
-	}
-	if pm.FSType == "proc" {
-		if err := unix.FsconfigSetFd(fs, "pidns", c.pid); err != nil {
-			return -1, fmt.Errorf("fsconfig pidns: %w", err)
+		var err error
+		if mnt, err = makeFS(pm, pidns); err != nil {
+			return -1, err
 		}
-	}
-	for _, o := range pm.Options {
-		if o.Flag {
-			err = unix.FsconfigSetFlag(fs, o.Key)
-		} else {
-			err = unix.FsconfigSetString(fs, o.Key, o.Value)
-		}
-		if err != nil {
-			return -1, fmt.Errorf("fsconfig %s: %w", o.Key, err)
-		}
-	}
-	if err := unix.FsconfigCreate(fs); err != nil {
-		return -1, fmt.Errorf("fsconfig create: %w", err)
-	}
-	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(pm.Attrs))
-	if errors.Is(err, unix.EPERM) && pm.FSType == "sysfs" && pm.Attrs&unix.MOUNT_ATTR_RDONLY == 0 {
-		// See sysfsSuperblockWritable: then the same context mounts.
-		if werr := sysfsSuperblockWritable(); werr != nil {
-			return -1, fmt.Errorf("fsmount: %w (%w)", err, werr)
-		}
-		mnt, err = unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(pm.Attrs))
-	}
-	if err != nil {
-		return -1, fmt.Errorf("fsmount: %w", err)
 	}
 	for i, f := range files {
 		err := unix.MoveMount(trees[i], "", mnt, f.Rel, unix.MOVE_MOUNT_F_EMPTY_PATH)
@@ -297,7 +274,9 @@ func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int) (int, err
 			continue // not in this mount (procfs subset=pid)
 		}
 		if err != nil {
-			unix.Close(mnt)
+			if premade < 0 {
+				unix.Close(mnt)
+			}
 			return -1, fmt.Errorf("move_mount %s onto the new %s: %w", f.Rel, pm.FSType, err)
 		}
 	}
@@ -369,17 +348,45 @@ func (a *Agent) mountNew(c *callerNS, target string, pm newMount, files []mountF
 		c.close()
 		return err
 	}
+	// premade: a procfs from the helper; assembled: the whole tree put
+	// together on a stage. Both are closed with the trees once the work
+	// in the caller's namespace is over.
+	premade, assembled := -1, -1
 	closeTrees := func() {
-		for _, fd := range trees {
-			unix.Close(fd)
+		for _, fd := range append(trees, premade, assembled) {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}
+	fail := func(err error) error {
+		closeTrees()
+		c.close()
+		return err
+	}
+	if pm.FSType == "proc" && !a.procfsPidns.supported() {
+		if premade, err = procfsViaHelper(c.pid, pm); err != nil {
+			premade = -1
+			return fail(err)
+		}
+	}
+	if !a.detachedTargets.supported() {
+		if assembled, err = assembleOnStage(a.cfg.StageDir, c, pm, files, trees, premade); err != nil {
+			assembled = -1
+			return fail(err)
 		}
 	}
 	return inCaller(c, func(abandoned *atomic.Bool) error {
-		mnt, err := buildFS(c, pm, files, trees)
-		if err != nil {
-			return err
+		mnt := assembled
+		if mnt < 0 {
+			var err error
+			if mnt, err = buildFS(c, pm, files, trees, premade); err != nil {
+				return err
+			}
+			if premade < 0 {
+				defer unix.Close(mnt)
+			}
 		}
-		defer unix.Close(mnt)
 		if abandoned.Load() {
 			return unix.ETIMEDOUT
 		}

@@ -21,6 +21,29 @@ import (
 	"time"
 )
 
+// cgroup2SuperMagic is the f_type of a cgroup2 file system (linux/magic.h).
+const cgroup2SuperMagic = 0x63677270
+
+// hostIsCgroupV2 reports whether the host's /sys/fs/cgroup is the unified
+// (cgroup v2 only) hierarchy.
+func hostIsCgroupV2(t *testing.T) bool {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/sys/fs/cgroup", &st); err != nil {
+		t.Fatalf("statfs /sys/fs/cgroup: %v", err)
+	}
+	return st.Type == cgroup2SuperMagic
+}
+
+// needCgroupV1 skips a test that reads or writes the v1 hierarchies on a
+// cgroup v2 host; cgroupv2_test.go proves the same there.
+func needCgroupV1(t *testing.T) {
+	t.Helper()
+	if hostIsCgroupV2(t) {
+		t.Skip("host runs cgroup v2 only: this test uses the v1 hierarchies (its v2 counterpart is in cgroupv2_test.go)")
+	}
+}
+
 // hostCgroupDir is the host directory of a running container's cgroup in
 // the v1 hierarchy of ctrl ("memory", "cpu", "systemd" for name=systemd...),
 // read from its init's /proc/<pid>/cgroup.
@@ -70,6 +93,7 @@ func v1Hierarchies(t *testing.T, name string) []string {
 // limits into it and move a task there; on the host the children are below
 // the container's cgroup and owned by its root; everything is gone after rm.
 func TestRootCreatesChildCgroupsInEveryV1Hierarchy(t *testing.T) {
+	needCgroupV1(t)
 	name := startBox(t, []string{"--memory", "128m"}, busybox, "sleep", "3600")
 	r := containerRange(t, name)
 	hier := v1Hierarchies(t, name)
@@ -133,6 +157,7 @@ cat /sys/fs/cgroup/memory/sub/memory.limit_in_bytes /sys/fs/cgroup/pids/sub/pids
 // container's limit from a child whose own pids.max is "max") and cpu (a
 // busy loop in a child is throttled to the container's quota).
 func TestDockerLimitsHoldInsideSubCgroups(t *testing.T) {
+	needCgroupV1(t)
 	name := startBox(t, []string{"--memory", "64m", "--memory-swap", "64m", "--shm-size", "256m",
 		"--pids-limit", "25", "--cpus", "0.5"}, busybox, "sleep", "3600")
 
@@ -190,6 +215,7 @@ for i in $(seq 50); do sleep 2 & done; wait`)
 // --cpuset-cpus holds: the container sees its cpus and cannot give a child
 // a cpu outside them.
 func TestCpusetLimitHoldsForChildren(t *testing.T) {
+	needCgroupV1(t)
 	if goruntime.NumCPU() < 2 {
 		t.Skip("needs 2 cpus")
 	}
@@ -205,6 +231,7 @@ cat $S/cpuset.cpus; mkdir $S/sub; echo 1 > $S/sub/cpuset.cpus && echo widened; e
 // The container cannot change its own limits: they are written by host root
 // and stay owned by it.
 func TestContainerCannotRaiseItsOwnLimits(t *testing.T) {
+	needCgroupV1(t)
 	name := startBox(t, []string{"--memory", "64m", "--pids-limit", "30", "--cpus", "0.5", "--cpuset-cpus", "0"}, busybox, "sleep", "3600")
 	for _, c := range []struct{ ctrl, file, value string }{
 		{"memory", "memory.limit_in_bytes", "1073741824"},
@@ -234,6 +261,7 @@ func TestContainerCannotRaiseItsOwnLimits(t *testing.T) {
 // also for --privileged): the container cannot widen it, not even in a
 // child, and cannot make device nodes.
 func TestDevicesCgroupIsEnforcedFromOutside(t *testing.T) {
+	needCgroupV1(t)
 	for _, opts := range [][]string{nil, {"--privileged"}} {
 		t.Run(strings.Join(append([]string{"opts"}, opts...), " "), func(t *testing.T) {
 			name := startBox(t, opts, busybox, "sleep", "3600")

@@ -67,7 +67,7 @@ func TestRunFromATerminalGivesARootShellInASystemContainer(t *testing.T) {
 	id := "e2e-tty-" + strings.TrimPrefix(uniqueName(t), "sysbox-e2e-")
 	t.Cleanup(func() { run(t, runtime, "--root", root, "delete", "--force", id) })
 
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout*slow())
 	defer cancel()
 	// script -e returns the exit code of the command it ran; its stdin is
 	// typed into the terminal.

@@ -49,7 +49,7 @@ func inspect(t *testing.T, name, format string) string {
 // (-1 if it could not run at all).
 func dockerSplit(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout*slow())
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "docker", args...)
@@ -257,6 +257,7 @@ func inspectVolume(t *testing.T, vol string) string {
 // --memory, --cpus and --pids-limit land in the container's own cgroups on
 // the host and show the same inside; the pids limit stops a fork loop.
 func TestRunResourceLimitsAreSetAndEnforced(t *testing.T) {
+	needCgroupV1(t)
 	name := startBox(t, []string{"--memory", "64m", "--cpus", "0.5", "--pids-limit", "20"}, busybox, "sleep", "3600")
 	for _, c := range []struct{ ctrl, file, want string }{
 		{"memory", "memory.limit_in_bytes", "67108864"},
@@ -427,6 +428,7 @@ func TestExecWithTTYGivesAPtyAndCarriesInput(t *testing.T) {
 // --- lifecycle: pause, stop, restart, kill ------------------------------------
 
 func TestPauseFreezesAndUnpauseResumes(t *testing.T) {
+	needCgroupV1(t)
 	name := startBox(t, nil, busybox, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done")
 	merged := inspect(t, name, "{{.GraphDriver.Data.MergedDir}}")
 	count := func() string { return strings.TrimSpace(readFile(t, filepath.Join(merged, "tmp", "count"))) }
@@ -554,6 +556,7 @@ func TestLogsKeepStdoutAndStderrApart(t *testing.T) {
 // docker update --memory changes the running container's limit on the host,
 // inside, and for the sub-cgroups container root made; delegation survives.
 func TestUpdateMemoryChangesTheLimitEverywhere(t *testing.T) {
+	needCgroupV1(t)
 	name := startBox(t, []string{"--memory", "64m", "--memory-swap", "128m"}, busybox, "sleep", "3600")
 	docker(t, "exec", name, "mkdir", "/sys/fs/cgroup/memory/sub")
 	docker(t, "update", "--memory", "100m", "--memory-swap", "200m", name)
@@ -689,7 +692,7 @@ func TestDockerInDockerRunsInnerContainers(t *testing.T) {
 		t.Fatalf("load image inside: %v: %s", err, out)
 	}
 	out := docker(t, "exec", name, "docker", "run", "--rm", "--memory", "32m", busybox, "sh", "-c",
-		"echo inner-ok; cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+		"echo inner-ok; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
 	if got := lines(out); len(got) != 2 || got[0] != "inner-ok" || got[1] != "33554432" {
 		t.Fatalf("inner container: %q", got)
 	}

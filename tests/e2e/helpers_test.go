@@ -35,10 +35,21 @@ const (
 	releaseWait = 15 * time.Second
 )
 
+// slow is the factor by which command and wait timeouts are stretched, from
+// SYSBOX_E2E_SLOW (an integer, default 1): the stock-host test bed
+// (tests/vm) runs the tests in an emulated guest where each docker run takes
+// 10 to 30 s.
+func slow() time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("SYSBOX_E2E_SLOW")); err == nil && n > 1 {
+		return time.Duration(n)
+	}
+	return 1
+}
+
 // run runs a command and returns its stdout; stderr is in the error.
 func run(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout*slow())
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -158,6 +169,7 @@ func mgrLeases(t *testing.T) map[string]*sysmgrpb.Lease {
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout *= slow()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if cond() {

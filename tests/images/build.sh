@@ -7,6 +7,12 @@
 #   sysbox-test/debian-systemd  debian + systemd, systemd-sysv, dbus   CMD /sbin/init
 #
 # Usage: build.sh [--force] IMAGE... | all
+#        build.sh --export DIR IMAGE... | all
+#
+# --export needs no Docker: it makes the cached root filesystems and writes, for each image,
+# DIR/NAME.tar (the rootfs) and DIR/NAME.changes (its `docker import --change` lines, one per
+# line, the recipe label included), so that another Docker (the tests/vm guest) can import it
+# as `docker import --change LINE... NAME.tar sysbox-test/NAME`.
 #
 # Each image has a recipe hash (the text of this script's recipe functions, the image name,
 # its package list, its parent's hash). Root filesystems are cached as tarballs under $SYSBOX_IMAGE_CACHE
@@ -29,6 +35,7 @@ ALL_IMAGES=(busybox debian debian-docker debian-systemd)
 
 usage() {
 	echo "usage: ${0##*/} [--force] IMAGE... | all   (images: ${ALL_IMAGES[*]})" >&2
+	echo "       ${0##*/} --export DIR IMAGE... | all" >&2
 	exit 2
 }
 
@@ -244,9 +251,28 @@ ensure_image() {
 	log "$ref ready (recipe $hash, $((SECONDS - start))s)"
 }
 
+# export_image NAME DIR writes DIR/NAME.tar and DIR/NAME.changes (see the usage above).
+export_image() {
+	local name=$1 dir=$2 hash tar
+	hash=$(recipe_hash "$name")
+	tar=$(cached_tar "$name")
+	rm -f "$dir/$name.tar"
+	ln "$tar" "$dir/$name.tar" 2>/dev/null || cp "$tar" "$dir/$name.tar"
+	{
+		echo "LABEL $LABEL=$hash"
+		changes_of "$name"
+	} >"$dir/$name.changes"
+	log "$REPO/$name exported to $dir (recipe $hash)"
+}
+
 main() {
-	local force=false images=() i
+	local force=false images=() i export_dir=""
 	[ $# -gt 0 ] || usage
+	if [ "$1" = --export ]; then
+		[ $# -ge 3 ] || usage
+		export_dir=$2
+		shift 2
+	fi
 	for i in "$@"; do
 		case "$i" in
 		--force) force=true ;;
@@ -260,7 +286,7 @@ main() {
 		esac
 	done
 	require_root
-	docker_ok || die "Docker is not running (run scripts/docker-up.sh)"
+	[ -n "$export_dir" ] || docker_ok || die "Docker is not running (run scripts/docker-up.sh)"
 	mkdir -p "$CACHE"
 	# One build at a time: concurrent runs would race on the same tarballs.
 	exec 9>"$CACHE/.lock"
@@ -269,7 +295,12 @@ main() {
 		flock 9
 	fi
 	for i in "${images[@]}"; do
-		ensure_image "$i" "$force"
+		if [ -n "$export_dir" ]; then
+			mkdir -p "$export_dir"
+			export_image "$i" "$export_dir"
+		else
+			ensure_image "$i" "$force"
+		fi
 	done
 }
 

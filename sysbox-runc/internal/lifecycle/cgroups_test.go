@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -46,5 +47,43 @@ func TestDelegateCgroupsChownsDirsAndDelegationFilesOnly(t *testing.T) {
 		if owner(p) != 0 {
 			t.Errorf("limit file %s was given to the container", p)
 		}
+	}
+}
+
+func TestNestInitInLeafMovesInitIntoADelegatedChild(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	// A fake cgroup v2 directory: cgroupfs creates the leaf's files by itself, a plain
+	// directory gets cgroup.procs from the write.
+	dir := filepath.Join(t.TempDir(), "system.slice", "docker-c1.scope")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := NestInitInLeaf(dir, 4242, 165536, 165537); err != nil {
+		t.Fatal(err)
+	}
+	leaf := filepath.Join(dir, InitLeaf)
+	b, err := os.ReadFile(filepath.Join(leaf, "cgroup.procs"))
+	if err != nil || string(b) != "4242" {
+		t.Fatalf("leaf cgroup.procs = %q, %v; want the init pid", b, err)
+	}
+	var st syscall.Stat_t
+	for _, p := range []string{leaf, filepath.Join(leaf, "cgroup.procs")} {
+		if err := syscall.Stat(p, &st); err != nil || st.Uid != 165536 || st.Gid != 165537 {
+			t.Errorf("%s owned by %d:%d (%v), want the container root's 165536:165537", p, st.Uid, st.Gid, err)
+		}
+	}
+	// Again (a second start of the same cgroup): the existing leaf is reused.
+	if err := NestInitInLeaf(dir, 4343, 165536, 165537); err != nil {
+		t.Fatalf("second NestInitInLeaf: %v", err)
+	}
+}
+
+func TestNestInitInLeafFailsNamingTheLeafWhenTheCgroupIsGone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gone")
+	err := NestInitInLeaf(dir, 1, 165536, 165536)
+	if err == nil || !strings.Contains(err.Error(), "init cgroup leaf") {
+		t.Fatalf("NestInitInLeaf on a missing cgroup = %v, want an error naming the init cgroup leaf", err)
 	}
 }

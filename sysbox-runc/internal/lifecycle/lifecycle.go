@@ -16,17 +16,18 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/sysboxd/sysboxd/internal/idmap"
 	"github.com/sysboxd/sysboxd/internal/mountns"
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/fsclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysfspb"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/sysmgrpb"
-	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/rootfs"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/syscont"
 )
@@ -223,6 +224,11 @@ func (p *Prepared) Started(ctx context.Context, initPid int, created int64, cgro
 	}
 	if err := DelegateCgroups(cgroupPaths, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
 		return err
+	}
+	if v2 := cgroupPaths[""]; v2 != "" && cgroups.IsCgroup2UnifiedMode() {
+		if err := NestInitInLeaf(v2, initPid, int(p.State.HostUID), int(p.State.HostGID)); err != nil {
+			return err
+		}
 	}
 	if err := p.attachDeferred(initPid); err != nil {
 		return err

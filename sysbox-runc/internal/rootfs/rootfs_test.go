@@ -14,7 +14,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
-	"github.com/sysboxd/sysboxd/sysbox-runc/internal/idmap"
+	"github.com/sysboxd/sysboxd/internal/idmap"
 )
 
 var testMapping = idmap.Mapping{HostUID: 165536, HostGID: 165536, Size: 65536}
