@@ -25,7 +25,7 @@ type sysfsBox struct {
 }
 
 const sysfsBoxSetup = `set -e
-R=$(mktemp -d)
+R="$BOX_ROOT"
 mount -t tmpfs box "$R"
 mkdir -p "$R/usr" "$R/sys" "$R/x" "$R/old" "$R/tmp" "$R/proc"
 mount --rbind /usr "$R/usr"
@@ -43,6 +43,7 @@ while read -r line; do sh -c "$line" 2>&1; echo "rc=$?"; done
 func startSysfsBox(t *testing.T) *sysfsBox {
 	t.Helper()
 	cmd := exec.Command("unshare", "--user", "--map-root-user", "--mount", "--net", "--propagation", "private", "sh", "-c", sysfsBoxSetup)
+	cmd.Env = append(os.Environ(), "BOX_ROOT="+t.TempDir())
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
