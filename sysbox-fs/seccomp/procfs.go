@@ -135,6 +135,13 @@ func makeFS(pm newMount, pidns int) (int, error) {
 		return -1, fmt.Errorf("fsconfig create: %w", err)
 	}
 	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(pm.Attrs))
+	if errors.Is(err, unix.EPERM) && pm.FSType == "sysfs" && pm.Attrs&unix.MOUNT_ATTR_RDONLY == 0 {
+		// See sysfsSuperblockWritable: then the same context mounts.
+		if werr := sysfsSuperblockWritable(); werr != nil {
+			return -1, fmt.Errorf("fsmount: %w (%w)", err, werr)
+		}
+		mnt, err = unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(pm.Attrs))
+	}
 	if err != nil {
 		return -1, fmt.Errorf("fsmount: %w", err)
 	}
