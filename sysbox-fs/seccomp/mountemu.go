@@ -253,18 +253,23 @@ func cloneFiles(files []mountFile, fstype string, rdonly bool) ([]int, error) {
 func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int, premade int) (int, error) {
 	mnt := premade
 	if mnt < 0 {
-		pidns := -1
+		pidns, sys := -1, -1
 		switch pm.FSType {
 		case "sysfs":
 			// sysfs shows the net devices of the mounter's net namespace.
 			if err := unix.Setns(c.net, unix.CLONE_NEWNET); err != nil {
 				return -1, fmt.Errorf("setns net: %w", err)
 			}
+			// The caller's /sys (this thread is chrooted to its root).
+			if fd, err := unix.Open("/sys", unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+				defer unix.Close(fd)
+				sys = fd
+			}
 		case "proc":
 			pidns = c.pid
 		}
 		var err error
-		if mnt, err = makeFS(pm, pidns); err != nil {
+		if mnt, err = makeFS(pm, pidns, sys); err != nil {
 			return -1, err
 		}
 	}
@@ -283,9 +288,9 @@ func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int, premade i
 	return mnt, nil
 }
 
-// sysfsSuperblockWritable makes the superblock of the sysfs mounted at
-// /sys (the caller's, on a thread chrooted to its root) read-write, leaving
-// the mount itself as it is (read-only for a container's /sys).
+// sysfsSuperblockWritable makes the superblock of the sysfs mounted at fd
+// (an O_PATH fd of the caller's /sys) read-write, leaving the mount itself
+// as it is (read-only for a container's /sys).
 //
 // Why: in a mount namespace of a user namespace, the kernel mounts a
 // sysfs read-write only if a sysfs already mounted there is: it counts as
@@ -300,12 +305,7 @@ func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int, premade i
 // read-only flag; its files stay as writable as the kernel makes them for
 // a user-namespaced root (its network namespace's devices, nothing owned
 // by host root).
-func sysfsSuperblockWritable() error {
-	fd, err := unix.Open("/sys", unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open /sys: %w", err)
-	}
-	defer unix.Close(fd)
+func sysfsSuperblockWritable(fd int) error {
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return fmt.Errorf("statfs /sys: %w", err)

@@ -115,7 +115,12 @@ func TestSysfsSuperblockWritableLetsAReadWriteSysfsMount(t *testing.T) {
 		if err := unix.Chroot("."); err != nil {
 			return err
 		}
-		return sysfsSuperblockWritable()
+		sys, err := unix.Open("/sys", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(sys)
+		return sysfsSuperblockWritable(sys)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +140,12 @@ func TestSysfsSuperblockWritableLetsAReadWriteSysfsMount(t *testing.T) {
 		if err := unix.Chroot("."); err != nil {
 			return err
 		}
-		return sysfsSuperblockWritable()
+		sys, err := unix.Open("/sys", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(sys)
+		return sysfsSuperblockWritable(sys)
 	})
 	if err != nil {
 		t.Errorf("second call: %v", err)
