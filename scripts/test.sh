@@ -13,13 +13,9 @@
 # dockerd if it was not running before. Exits non-zero if any step or test failed.
 #
 # Environment: TEST_IMAGES (default "all": every test image), E2E_TIMEOUT (default 60m),
-<<<<<<< HEAD
 # E2E_RUN (passed to go test -run), GO_TAGS (default seccomp), UNIT_RACE (default 1; see
-# scripts/unit-tests.sh).
-=======
-# E2E_RUN (passed to go test -run), GO_TAGS (default seccomp), TEST_VM (0 skips the
-# stock-host guest of tests/vm, which `all` runs last).
->>>>>>> main
+# scripts/unit-tests.sh), TEST_VM (0 skips the stock-host guest of tests/vm, which `all` runs
+# last).
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
