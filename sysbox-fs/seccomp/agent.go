@@ -31,6 +31,11 @@
 //     the mount calls are answered as the native ones.
 //   - fsopen(2) of "proc" or "sysfs": ENOSYS, so that tools fall back to
 //     mount(2); the new mount API would build a procfs without the files.
+//   - chown(2), lchown(2), fchown(2), fchownat(2) (trapped only with
+//     SYSBOX_IGNORE_SYSFS_CHOWN=TRUE): success without effect for a sysfs
+//     file; the xattr calls (trapped only with SYSBOX_ALLOW_TRUSTED_XATTR=TRUE)
+//     on trusted.* names and listxattr(2): performed as host root in the
+//     caller's root (options.go).
 //   - anything else: FLAG_CONTINUE (the kernel runs the call as is), so a
 //     profile may trap more calls than this agent emulates.
 //
@@ -539,6 +544,9 @@ func (a *Agent) answer(ln *listener, req *notif) notifResp {
 	case callMoveMount:
 		return a.answerMoveMount(ln, req)
 	}
+	if call := optCallOf(a.arch, req.Data.Arch, req.Data.Nr); call != optOther {
+		return a.answerOption(ln, req, call)
+	}
 	return continued(req)
 }
 
@@ -582,7 +590,11 @@ func (a *Agent) answerSysinfo(ln *listener, req *notif) notifResp {
 // notification is checked valid after the open: so a pid reused meanwhile
 // can never be written to. ESRCH: the caller is gone; EFAULT: bad pointer.
 func (a *Agent) writeCaller(ln *listener, req *notif, b []byte) unix.Errno {
-	addr := req.Data.Args[0]
+	return a.writeCallerAt(ln, req, req.Data.Args[0], b)
+}
+
+// writeCallerAt is writeCaller at address addr of the caller.
+func (a *Agent) writeCallerAt(ln *listener, req *notif, addr uint64, b []byte) unix.Errno {
 	if addr == 0 || addr > 1<<63-1-uint64(len(b)) {
 		return unix.EFAULT
 	}

@@ -147,6 +147,23 @@ func child(sock string) error {
 					a.Text = f[5]
 				}
 			}
+		case "chown", "lchown", "fchown": // chown PATH UID (gid unchanged)
+			var uid int
+			fmt.Sscan(cmd[2], &uid)
+			a.Errno = childErrno(childChown(cmd[0], cmd[1], uid))
+		case "fchownat": // fchownat DIR NAME UID: relative to an fd of DIR
+			var uid int
+			fmt.Sscan(cmd[3], &uid)
+			dir, err := unix.Open(cmd[1], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				err = unix.Fchownat(dir, cmd[2], uid, -1, 0)
+				unix.Close(dir)
+			}
+			a.Errno = childErrno(err)
+		case "setxattr", "lsetxattr", "fsetxattr", "getxattr", "fgetxattr", "listxattr", "removexattr":
+			// setxattr PATH NAME VALUE, getxattr PATH NAME, listxattr PATH (names joined by ","),
+			// removexattr PATH NAME
+			a.Text, a.N, a.Errno = childXattr(cmd)
 		case "loop": // sysinfo until told to stop on stdin... counted
 			var n int
 			fmt.Sscan(cmd[1], &n)
@@ -166,8 +183,8 @@ func child(sock string) error {
 }
 
 // installFilter loads a filter that notifies sysinfo, getppid, mount,
-// umount2, fsopen and move_mount (native
-// arch) and allows everything else; it returns the notify fd.
+// umount2, fsopen, move_mount and the options' chown and xattr calls
+// (native arch) and allows everything else; it returns the notify fd.
 func installFilter() (int, error) {
 	const (
 		ldW   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
@@ -182,6 +199,7 @@ func installFilter() (int, error) {
 		{Code: ldW, K: nrOff},
 	}
 	trapped := []uint32{unix.SYS_SYSINFO, unix.SYS_GETPPID, unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_FSOPEN, unix.SYS_MOVE_MOUNT}
+	trapped = append(trapped, optionSyscalls()...)
 	for i, nr := range trapped {
 		// A match jumps over the rest and the allow, to the notify.
 		prog = append(prog, unix.SockFilter{Code: jeqK, Jt: uint8(len(trapped) - i), K: nr})

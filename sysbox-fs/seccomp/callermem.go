@@ -90,3 +90,19 @@ func (m *callerMem) readString(addr uint64, max int) (string, error) {
 	}
 	return "", unix.ENAMETOOLONG
 }
+
+// readBytes reads n bytes at addr: unix.EFAULT for a bad pointer.
+func (m *callerMem) readBytes(addr uint64, n int) ([]byte, error) {
+	b := make([]byte, n)
+	if n == 0 {
+		return b, nil
+	}
+	if addr == 0 || addr > 1<<63-1-uint64(n) {
+		return nil, unix.EFAULT
+	}
+	got, err := unix.Pread(m.fd, b, int64(addr))
+	if err != nil || got != n {
+		return nil, unix.EFAULT
+	}
+	return b, nil
+}

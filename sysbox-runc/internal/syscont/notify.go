@@ -32,7 +32,40 @@ func TrappedSyscalls() []string {
 	return []string{"sysinfo", "mount", "umount2", "fsopen", "move_mount"}
 }
 
-// stepSeccompNotify hands TrappedSyscalls to sysbox-fs's agent. A spec without a seccomp
+// SysfsChownSyscalls are trapped only in containers with SYSBOX_IGNORE_SYSFS_CHOWN=TRUE: the
+// agent answers a chown of a sysfs file with success and changes nothing (other files
+// continue to the kernel). (chown32, lchown32 and fchown32, the i386 forms, are not named:
+// libcontainer skips names the native architecture does not know.)
+func SysfsChownSyscalls() []string {
+	return []string{"chown", "fchown", "fchownat", "lchown"}
+}
+
+// TrustedXattrSyscalls are trapped only in containers with SYSBOX_ALLOW_TRUSTED_XATTR=TRUE:
+// the agent performs the calls on trusted.* names itself, as host root, on the file the
+// caller names in its own root (other names continue to the kernel), and lists the trusted.*
+// names in listxattr.
+func TrustedXattrSyscalls() []string {
+	return []string{
+		"setxattr", "lsetxattr", "fsetxattr", "getxattr", "lgetxattr", "fgetxattr",
+		"listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr", "fremovexattr",
+	}
+}
+
+// TrappedSyscallsFor is the trapped set of a container with options o: TrappedSyscalls,
+// plus the calls the options' emulations need. The agent learns a container's options from
+// this set alone: it is handed a chown (an xattr call) only when the container asked for it.
+func TrappedSyscallsFor(o Options) []string {
+	names := TrappedSyscalls()
+	if o.IgnoreSysfsChown {
+		names = append(names, SysfsChownSyscalls()...)
+	}
+	if o.AllowTrustedXattr {
+		names = append(names, TrustedXattrSyscalls()...)
+	}
+	return names
+}
+
+// stepSeccompNotify hands TrappedSyscallsFor(o) to sysbox-fs's agent. A spec without a seccomp
 // profile (--privileged downgraded, seccomp=unconfined) gets one that allows everything
 // else (default action ALLOW, the native architectures), so that the trap is always there.
 //
@@ -47,7 +80,7 @@ func TrappedSyscalls() []string {
 //
 // Runs before "seccomp", which then adds SystemSyscalls to a profile created here (redundant
 // with the ALLOW default; libcontainer skips such rules), so that Transform stays idempotent.
-func stepSeccompNotify(s *specs.Spec, _ Options, in Inputs) error {
+func stepSeccompNotify(s *specs.Spec, o Options, in Inputs) error {
 	sc := s.Linux.Seccomp
 	if sc == nil {
 		sc = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: nativeSeccompArchs()}
@@ -58,7 +91,7 @@ func stepSeccompNotify(s *specs.Spec, _ Options, in Inputs) error {
 	}
 	var trap []string
 	trapped := false
-	for _, name := range TrappedSyscalls() {
+	for _, name := range TrappedSyscallsFor(o) {
 		d := seccompDecision(sc, name)
 		if d == decisionOther && slices.Contains(SystemSyscalls(), name) {
 			d = decisionAllow // allowed by stepSeccomp in any case

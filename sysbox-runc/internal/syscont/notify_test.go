@@ -213,3 +213,48 @@ func TestSeccompListenerOfTheEngineIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestStepSeccompNotifyTrapsPerOption proves that the SYSBOX_IGNORE_SYSFS_CHOWN and
+// SYSBOX_ALLOW_TRUSTED_XATTR options add their syscalls to the notify rule on Docker's
+// default profile, and that a container without them gets none of those calls trapped
+// (the agent tells a container's options from its trapped set).
+func TestStepSeccompNotifyTrapsPerOption(t *testing.T) {
+	chown := []string{"chown", "fchown", "fchownat", "lchown"}
+	xattr := []string{
+		"setxattr", "lsetxattr", "fsetxattr", "getxattr", "lgetxattr", "fgetxattr",
+		"listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr", "fremovexattr",
+	}
+	base := []string{"sysinfo", "mount", "umount2", "fsopen", "move_mount"}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"no option", Options{SysContMode: true}, base},
+		{"ignore sysfs chown", Options{SysContMode: true, IgnoreSysfsChown: true}, slices.Concat(base, chown)},
+		{"allow trusted xattr", Options{SysContMode: true, AllowTrustedXattr: true}, slices.Concat(base, xattr)},
+		{"both", Options{SysContMode: true, IgnoreSysfsChown: true, AllowTrustedXattr: true}, slices.Concat(base, chown, xattr)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadSpec(t, "testdata/docker-default.json")
+			if err := stepSeccompNotify(s, tc.o, Inputs{}); err != nil {
+				t.Fatal(err)
+			}
+			var notified []string
+			for _, r := range s.Linux.Seccomp.Syscalls {
+				if r.Action == specs.ActNotify {
+					notified = append(notified, r.Names...)
+					continue
+				}
+				for _, n := range tc.want {
+					if slices.Contains(r.Names, n) {
+						t.Errorf("%s trapped but still in a %s rule", n, r.Action)
+					}
+				}
+			}
+			if !slices.Equal(notified, tc.want) {
+				t.Errorf("trapped %v, want %v", notified, tc.want)
+			}
+		})
+	}
+}
