@@ -95,7 +95,17 @@ func TestConcurrentAllocsForDifferentIDsNeverOverlap(t *testing.T) {
 	}
 }
 
+// skipUnlessRootForSpecialDirs skips a test that creates a container's special dirs (ReqMounts,
+// or Register followed by a reconcile): they are chowned to the container's root ID.
+func skipUnlessRootForSpecialDirs(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the special dirs are chowned to the container's root ID")
+	}
+}
+
 func TestLeasesSurviveReload(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, 8)
 	m := newManager(t, cfg)
@@ -178,6 +188,7 @@ func TestPoolShrunkBelowLeasesIsRefused(t *testing.T) {
 }
 
 func TestRegisterUnregisterAndRelease(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	cfg := testConfig(t, t.TempDir(), 4)
 	m := newManager(t, cfg)
 	rootfs := t.TempDir()
@@ -296,6 +307,7 @@ func TestFailedStateWriteLeavesNoLease(t *testing.T) {
 }
 
 func TestReaperReleasesContainersWhoseRootfsIsGone(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	cfg := testConfig(t, t.TempDir(), 8)
 	m := newManager(t, cfg)
 	base := t.TempDir()
@@ -356,6 +368,7 @@ func TestReaperReleasesContainersWhoseRootfsIsGone(t *testing.T) {
 }
 
 func TestReconcileAtStartReapsAndSweepsOrphanDirs(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	cfg := testConfig(t, t.TempDir(), 8)
 	m := newManager(t, cfg)
 	base := t.TempDir()

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/sysboxd/sysboxd/internal/atomicfile"
 )
 
 // Version is the state file format this code reads and writes.
@@ -104,31 +106,11 @@ func Save(path string, f *File) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temp state file: %w", err)
+	// renameio (under atomicfile) fsyncs the file before the rename; the
+	// directory is synced below, so that the rename itself is durable.
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
+		return err
 	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmpName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmpName, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("replace state file: %w", err)
-	}
-	ok = true
 	if err := syncDir(dir); err != nil {
 		return err
 	}
