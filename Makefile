@@ -14,6 +14,7 @@
 #   test-unit   unit tests of every module, with the race detector (scripts/unit-tests.sh)
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
 #   test-vm     the .deb and an e2e subset in a stock Debian 12 guest under qemu (tests/vm)
+#   fuzz        every Go fuzz target for FUZZTIME (default 1m) each (scripts/fuzz.sh)
 #   images      the test images (IMAGES=busybox debian ... or all)
 #   proto       regenerate Go code from sysbox-ipc/proto/*.proto
 #   lint        gofmt, go vet, go.mod/go.sum tidy (root and tests/oci modules), and no build
@@ -85,6 +86,12 @@ test-e2e:
 .PHONY: test-vm
 test-vm:
 	@tests/vm/run.sh
+
+# Every fuzz target (docs/fuzzing.md) for FUZZTIME each, nice'd, with a summary;
+# FUZZ_RUN=regexp picks targets. Their seed corpora also run in test-unit.
+.PHONY: fuzz
+fuzz:
+	@scripts/fuzz.sh
 
 # Performance figures (docs/perf.md): start latency, /proc read latency, sysbox-fs memory,
 # sysbox-mgr Go benchmarks, in one run; results in $(BENCH_OUT) (untracked).

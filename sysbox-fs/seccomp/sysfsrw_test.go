@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/sysboxd/sysboxd/internal/mountns"
 )
 
 // sysfsBox is a shell in new user, mount and net namespaces whose root
@@ -97,31 +95,24 @@ func TestSysfsSuperblockWritableLetsAReadWriteSysfsMount(t *testing.T) {
 		t.Skipf("the kernel mounted a read-write sysfs beside a read-only one: nothing to fix here (%s)", out)
 	}
 	pid := b.cmd.Process.Pid
-	mnt, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(mnt)
 	// the box's shell is a child of unshare's exec: same namespaces and root
 	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(root)
-	err = mountns.RunIn(mnt, func() error {
-		if err := unix.Fchdir(root); err != nil {
-			return err
-		}
-		if err := unix.Chroot("."); err != nil {
-			return err
-		}
-		sys, err := unix.Open("/sys", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// The box's /sys, looked up below its root from the host, as the agent
+	// does on its stage path.
+	makeWritable := func() error {
+		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+		sys, err := unix.Openat2(root, "sys", &how)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(sys)
 		return sysfsSuperblockWritable(sys)
-	})
+	}
+	err = makeWritable()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,20 +124,7 @@ func TestSysfsSuperblockWritableLetsAReadWriteSysfsMount(t *testing.T) {
 		t.Errorf("/sys mount flags %q, want it read-only still", out)
 	}
 	// a second call (the next rw mount) changes nothing and succeeds
-	err = mountns.RunIn(mnt, func() error {
-		if err := unix.Fchdir(root); err != nil {
-			return err
-		}
-		if err := unix.Chroot("."); err != nil {
-			return err
-		}
-		sys, err := unix.Open("/sys", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(sys)
-		return sysfsSuperblockWritable(sys)
-	})
+	err = makeWritable()
 	if err != nil {
 		t.Errorf("second call: %v", err)
 	}

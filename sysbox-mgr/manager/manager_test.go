@@ -250,6 +250,9 @@ func TestBadRequests(t *testing.T) {
 		{"ReqMounts before SubidAlloc", func() error { _, err := m.ReqMounts("nolease", "", nil); return err }, ErrNoLease},
 		{"unknown id Unregister", func() error { return m.Unregister("nobody", false) }, ErrNotFound},
 		{"empty id Unregister", func() error { return m.Unregister("", true) }, ErrInvalidArgument},
+		// The property FuzzManagerRequestChecks checks: no NUL in a path, no id too long for a dir name.
+		{"NUL in rootfs ReqMounts", func() error { _, err := m.ReqMounts("nolease", "/r\x00x", nil); return err }, ErrInvalidArgument},
+		{"id longer than a dir name Register", func() error { return m.Register(strings.Repeat("a", 251), "", "") }, ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,14 +60,9 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f File
-	if err := dec.Decode(&f); err != nil {
+	if err := decodeStrict(data, &f); err != nil {
 		return nil, fmt.Errorf("state file %s is corrupt: %w", path, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("state file %s is corrupt: trailing data after the JSON object", path)
 	}
 	if f.Version != Version {
 		return nil, fmt.Errorf("state file %s has version %d, this sysbox-mgr reads version %d", path, f.Version, Version)
@@ -83,6 +78,20 @@ func Load(path string) (*File, error) {
 		seen[l.ID] = true
 	}
 	return &f, nil
+}
+
+// decodeStrict decodes the one JSON value data holds into v: unknown fields
+// and anything but white space after the value are errors.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
 }
 
 // Save writes f to path atomically and durably, then empties the
