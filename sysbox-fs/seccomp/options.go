@@ -182,6 +182,12 @@ func isTrusted(name string) bool { return strings.HasPrefix(name, "trusted.") }
 
 // answerOption answers a call trapped for one of the per-container options.
 func (a *Agent) answerOption(ln *listener, req *notif, call optCall) notifResp {
+	if _, ok := a.cfg.Lookup(ln.id); !ok {
+		return continued(req) // not a container sysbox-fs runs: no emulation
+	}
+	ln.mu.Lock()
+	ln.registered = true
+	ln.mu.Unlock()
 	switch call {
 	case optChown, optLchown, optFchown, optFchownat:
 		return a.answerChown(ln, req, call)

@@ -252,3 +252,27 @@ func TestOptCallOf(t *testing.T) {
 		t.Error("unknown native arch: want optOther")
 	}
 }
+
+// TestOptionCallsOfAnUnknownContainerContinue proves that the agent does
+// not emulate the options' calls for a container sysbox-fs does not know:
+// they get the kernel's answer.
+func TestOptionCallsOfAnUnknownContainerContinue(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: user namespaces mapped to root, another process's memory")
+	}
+	ta := startAgent(t, 0)
+	one := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	c := startChildWith(t, ta, "unknown", &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER, UidMappings: one, GidMappings: one,
+	})
+	if a := c.do(t, "chown /sys/kernel/address_bits 1000"); a.Errno != int(unix.EINVAL) {
+		t.Errorf("chown of sysfs: errno %d, want the kernel's EINVAL", a.Errno)
+	}
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if a := c.do(t, "setxattr "+f+" trusted.x 1"); a.Errno != int(unix.EPERM) {
+		t.Errorf("setxattr trusted.x: errno %d, want the kernel's EPERM", a.Errno)
+	}
+}
