@@ -219,6 +219,9 @@ func (a *Agent) answerChown(ln *listener, req *notif, call optCall) notifResp {
 			return continued(req) // the kernel fails on the same bad pointer
 		}
 	}
+	if call == optFchownat && args[4]&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
+		return continued(req) // the kernel's EINVAL
+	}
 	sysfs := false
 	err := a.atCallerFile(ln, req, chownTargetOf(call, args, path), func(dirfd int, p string, nofollow bool) error {
 		flags := unix.O_PATH | unix.O_CLOEXEC
