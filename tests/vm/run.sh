@@ -341,12 +341,19 @@ images_layer() {
 	layer="$img/images-$key.qcow2"
 	LAYER=$layer
 	[ -f "$layer" ] && return 0
+	# Runs beside each other (VM_STATE_DIR) share the cache: one builds the layer, the others
+	# wait for it.
+	exec 8>"$img/.images.lock"
+	flock 8
+	if [ -f "$layer" ]; then
+		exec 8>&-
+		return 0
+	fi
 	phase "test images into the guest disk (once per image recipe)"
 	find "$img" -maxdepth 1 -name 'images-*.qcow2*' -delete
-	overlay "$img/disk.qcow2" "$layer.tmp" || return 1
-	boot "$layer.tmp" || return 1
-	guest_step images 1200 images || {
+	overlay "$img/disk.qcow2" "$layer.tmp" && boot "$layer.tmp" && guest_step images 1200 images || {
 		kill_qemu
+		exec 8>&-
 		return 1
 	}
 	# No machine-id of this boot on the disk: each run's guest makes its own.
@@ -355,10 +362,13 @@ images_layer() {
 	while qemu_alive && [ $SECONDS -lt $end ]; do sleep 1; done
 	if qemu_alive; then
 		kill_qemu
+		exec 8>&-
 		return 1
 	fi
 	rm -f "$STATE_DIR/state"
+	chmod 0444 "$layer.tmp"
 	mv "$layer.tmp" "$layer"
+	exec 8>&-
 	timings+=("images-layer $((SECONDS - start))s")
 }
 
