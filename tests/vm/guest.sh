@@ -27,7 +27,12 @@ fail() {
 check() {
 	local name=$1 out
 	shift
-	if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"; fi
+	if out=$("$@" 2>&1); then
+		pass "$name"
+	else
+		echo "$out" | tail -n 20 | sed 's/^/    | /'
+		fail "$name" "$(echo "$out" | tail -n 1)"
+	fi
 }
 say() { printf '    %-28s %s\n' "$1" "$2"; }
 

@@ -122,6 +122,7 @@ count() {
 	f=$(grep -cE '^CHECK FAIL |^[[:space:]]*--- FAIL' "$1")
 	s=$(grep -cE '^[[:space:]]*--- SKIP' "$1")
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	step_counts="$p passed, $f failed, $s skipped"
 }
 # guest_step NAME SECONDS ARGS...: runs tests/vm/guest.sh ARGS in the guest, streams and logs
 # its output, counts its checks, records the step.
@@ -141,12 +142,15 @@ guest_step() {
 	local secs=$((SECONDS - start))
 	timings+=("$name ${secs}s")
 	if [ "$rc" -eq 0 ]; then
-		record "$name" PASS "$secs" ""
+		record "$name" PASS "$secs" "$step_counts"
 	elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 		record "$name" FAIL "$secs" "timed out after ${limit}s"
 		failed=$((failed + 1))
 	else
-		record "$name" FAIL "$secs" "exit $rc"
+		# What failed, by name: top-level tests and checks.
+		local what
+		what=$(sed -nE 's/^--- FAIL: ([^ ]+).*/\1/p; s/^CHECK FAIL ([^:]+):.*/\1/p' "$logf" | paste -sd, | sed 's/,/, /g')
+		record "$name" FAIL "$secs" "$step_counts, exit $rc${what:+; failed: $what}"
 		# a step that died without a CHECK FAIL line still counts as one failure
 		grep -qE '^CHECK FAIL |^[[:space:]]*--- FAIL' "$logf" || failed=$((failed + 1))
 	fi
