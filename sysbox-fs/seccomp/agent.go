@@ -151,7 +151,11 @@ type Config struct {
 	// again to have it keep the fds (instead of waiting for the next
 	// Sweep); 1 s when 0.
 	KeeperRetry time.Duration
-	Log         logrus.FieldLogger
+	// StageDir is where mounts are put together on kernels that cannot
+	// attach mounts onto a detached one (detached.go);
+	// DefaultStageDir when empty.
+	StageDir string
+	Log      logrus.FieldLogger
 }
 
 // Agent serves notify fds. Create it with New.
@@ -180,8 +184,10 @@ type Agent struct {
 	wg   sync.WaitGroup
 
 	// procfsPidns tells whether the kernel makes a procfs for a given pid
-	// namespace (procfs.go).
-	procfsPidns procfsPidnsOption
+	// namespace (procfs.go); detachedTargets whether it attaches mounts
+	// onto a detached mount (detached.go).
+	procfsPidns     procfsPidnsOption
+	detachedTargets detachedTargetsProbe
 }
 
 // listener is one process's notify fd (shared by the processes it forks).
@@ -223,6 +229,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.KeeperRetry <= 0 {
 		cfg.KeeperRetry = defaultKeeperRetry
+	}
+	if cfg.StageDir == "" {
+		cfg.StageDir = DefaultStageDir
 	}
 	return &Agent{cfg: cfg, arch: nativeArch(), start: time.Now(), fds: map[*listener]struct{}{}}, nil
 }

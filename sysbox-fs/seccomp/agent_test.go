@@ -276,6 +276,9 @@ func startAgentWith(t *testing.T, cfg Config, reg *registry) *testAgent {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (writes another process's memory)")
 	}
+	if cfg.StageDir == "" {
+		cfg.StageDir = filepath.Join(t.TempDir(), "stage")
+	}
 	if cfg.Log == nil {
 		log := logrus.New()
 		log.SetOutput(io.Discard)

@@ -296,30 +296,44 @@ func (a *Agent) mountNew(c *callerNS, target string, pm newMount, files []mountF
 		c.close()
 		return err
 	}
-	premade := -1
+	// premade: a procfs from the helper; assembled: the whole tree put
+	// together on a stage. Both are closed with the trees once the work
+	// in the caller's namespace is over.
+	premade, assembled := -1, -1
 	closeTrees := func() {
-		for _, fd := range trees {
-			unix.Close(fd)
+		for _, fd := range append(trees, premade, assembled) {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
 		}
-		if premade >= 0 {
-			unix.Close(premade)
-		}
+	}
+	fail := func(err error) error {
+		closeTrees()
+		c.close()
+		return err
 	}
 	if pm.FSType == "proc" && !a.procfsPidns.supported() {
 		if premade, err = procfsViaHelper(c.pid, pm); err != nil {
 			premade = -1
-			closeTrees()
-			c.close()
-			return err
+			return fail(err)
+		}
+	}
+	if !a.detachedTargets.supported() {
+		if assembled, err = assembleOnStage(a.cfg.StageDir, c, pm, files, trees, premade); err != nil {
+			assembled = -1
+			return fail(err)
 		}
 	}
 	return inCaller(c, func(abandoned *atomic.Bool) error {
-		mnt, err := buildFS(c, pm, files, trees, premade)
-		if err != nil {
-			return err
-		}
-		if premade < 0 {
-			defer unix.Close(mnt)
+		mnt := assembled
+		if mnt < 0 {
+			var err error
+			if mnt, err = buildFS(c, pm, files, trees, premade); err != nil {
+				return err
+			}
+			if premade < 0 {
+				defer unix.Close(mnt)
+			}
 		}
 		if abandoned.Load() {
 			return unix.ETIMEDOUT

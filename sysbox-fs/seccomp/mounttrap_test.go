@@ -116,17 +116,32 @@ func TestProcMountGetsTheVirtualFilesOnTop(t *testing.T) {
 }
 
 // On kernels without procfs's pidns option (before 6.17; Debian 12 runs 6.1) the procfs
-// comes from a helper child started in the caller's pid namespace. The test forces that
-// path: the caller is pid 1 of a pid namespace of its own, and the new procfs must be of
-// that namespace, with the virtual files on top.
-func TestProcMountThroughTheHelperIsOfTheCallersPidNamespace(t *testing.T) {
-	for _, helper := range []bool{false, true} {
-		t.Run(map[bool]string{false: "pidns option", true: "helper"}[helper], func(t *testing.T) {
+// comes from a helper child started in the caller's pid namespace, and on kernels that
+// cannot attach onto a detached mount (6.1 again) the tree is put together on a private
+// stage. The test forces each path on this kernel: the caller is pid 1 of a pid namespace
+// of its own, and the new procfs must be of that namespace, with the virtual files on top,
+// and no stage left behind.
+func TestProcMountOnOlderKernelsIsOfTheCallersPidNamespace(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		helper, stage bool
+	}{
+		{"pidns option, detached assembly", false, false},
+		{"helper", true, false},
+		{"stage", false, true},
+		{"helper and stage (kernel 6.1)", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			ta, c := startMountAgentWith(t, "c1", unix.CLONE_NEWPID)
-			if helper {
+			if tc.helper {
 				ta.procfsPidns.once.Do(func() {}) // as on a kernel without the option
 			} else if !ta.procfsPidns.supported() {
 				t.Skip("this kernel has no procfs pidns option (before 6.17)")
+			}
+			if tc.stage {
+				ta.detachedTargets.once.Do(func() {}) // as on a kernel that refuses detached targets
+			} else if !ta.detachedTargets.supported() {
+				t.Skip("this kernel cannot attach onto a detached mount")
 			}
 			p := t.TempDir()
 			if a := c.do(t, "mount proc "+p+" 0"); a.Errno != 0 {
@@ -135,11 +150,19 @@ func TestProcMountThroughTheHelperIsOfTheCallersPidNamespace(t *testing.T) {
 			if a := c.do(t, "read "+filepath.Join(p, "self/stat")); a.Errno != 0 || !strings.HasPrefix(a.Text, "1 ") {
 				t.Errorf("self/stat in the new procfs: errno %d, %.40q; want pid 1 (the caller's pid namespace)", a.Errno, a.Text)
 			}
-			if a := c.do(t, "read "+filepath.Join(p, "meminfo")); a.Errno != 0 || a.Text != fakeMeminfo {
-				t.Errorf("meminfo: errno %d, %q; want the virtual %q", a.Errno, a.Text, fakeMeminfo)
+			for file, want := range map[string]string{"meminfo": fakeMeminfo, "uptime": fakeUptime, "sys/marker": "virtual sys\n"} {
+				if a := c.do(t, "read "+filepath.Join(p, file)); a.Errno != 0 || a.Text != want {
+					t.Errorf("%s: errno %d, %q; want the virtual %q", file, a.Errno, a.Text, want)
+				}
+			}
+			if a := c.do(t, "umount "+filepath.Join(p, "meminfo")+" 0"); a.Errno != int(unix.EPERM) {
+				t.Errorf("umount of the virtual meminfo: errno %d, want EPERM", a.Errno)
 			}
 			if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
 				t.Errorf("umount -l of the procfs: errno %d", a.Errno)
+			}
+			if entries, _ := os.ReadDir(ta.cfg.StageDir); len(entries) != 0 {
+				t.Errorf("stage left behind: %d entries in %s", len(entries), ta.cfg.StageDir)
 			}
 		})
 	}
@@ -311,6 +334,34 @@ func TestSysfsMountGetsTheVirtualFilesOnTop(t *testing.T) {
 	}
 	if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
 		t.Errorf("umount -l of the sysfs: errno %d, want 0", a.Errno)
+	}
+}
+
+// On kernels that cannot attach onto a detached mount (6.1) the sysfs is put together on
+// a stage too: forced here, with the caller in a net namespace of its own.
+func TestSysfsMountAssembledOnAStageIsOfTheCallersNetNamespace(t *testing.T) {
+	ta, c := startMountAgentWith(t, "c1", unix.CLONE_NEWNET)
+	ta.detachedTargets.once.Do(func() {}) // as on a kernel that refuses detached targets
+	p := t.TempDir()
+	if a := c.do(t, "mount sysfs "+p+" "+strconv.Itoa(unix.MS_RDONLY)); a.Errno != 0 {
+		t.Fatalf("mount -t sysfs -o ro: errno %d", a.Errno)
+	}
+	online := filepath.Join(p, "devices/system/cpu/online")
+	if a := c.do(t, "read "+online); a.Text != fakeOnline {
+		t.Errorf("cpu/online %q, want the virtual %q", a.Text, fakeOnline)
+	}
+	// The caller's net namespace has only lo: no host interface shows.
+	if a := c.do(t, "read "+filepath.Join(p, "class/net/lo/ifindex")); a.Errno != 0 || a.Text != "1\n" {
+		t.Errorf("class/net/lo/ifindex: errno %d, %q", a.Errno, a.Text)
+	}
+	if a := c.do(t, "umount "+online+" 0"); a.Errno != int(unix.EPERM) {
+		t.Errorf("umount cpu/online: errno %d, want EPERM", a.Errno)
+	}
+	if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
+		t.Errorf("umount -l of the sysfs: errno %d, want 0", a.Errno)
+	}
+	if entries, _ := os.ReadDir(ta.cfg.StageDir); len(entries) != 0 {
+		t.Errorf("stage left behind: %d entries in %s", len(entries), ta.cfg.StageDir)
 	}
 }
 

@@ -1,14 +1,12 @@
 package rootfs
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/sysboxd/sysboxd/internal/mountstage"
 )
 
 // stagedUpperName is the directory of a layer stage where the parent of the
@@ -17,8 +15,8 @@ import (
 // "<64 hex>/diff").
 const stagedUpperName = "upper"
 
-// layerStage is a private mount on which the ID-mapped layers of one
-// overlay are attached while the overlay is mounted.
+// layerStage is the private mount (mountstage) on which the ID-mapped layers
+// of one overlay are attached while the overlay is mounted.
 //
 // Overlay takes its own private clones of the layers at mount time, so the
 // layers need to stay attached only for the mount(2) call. They must be
@@ -27,65 +25,27 @@ const stagedUpperName = "upper"
 // upperpath"; 6.18 takes them). The overlay names the layers relative to
 // the stage (the mounting thread's cwd), which keeps the option string
 // short for any number of layers.
-type layerStage struct {
-	dir   string
-	names []string // attached layer dirs, relative to dir
-}
+type layerStage struct{ *mountstage.Stage }
 
-// newLayerStage makes a fresh directory under root (created 0700 if
-// needed), binds it onto itself and makes that mount private, so that the
-// layers attached below it propagate nowhere.
 func newLayerStage(root string) (*layerStage, error) {
-	if root == "" {
-		return nil, errors.New("layer stage: no directory given")
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("layer stage: %w", err)
-	}
-	dir, err := os.MkdirTemp(root, "ovl")
+	s, err := mountstage.New(root, "ovl")
 	if err != nil {
-		return nil, fmt.Errorf("layer stage: %w", err)
+		return nil, fmt.Errorf("layer %w", err)
 	}
-	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
-		_ = unix.Rmdir(dir)
-		return nil, fmt.Errorf("layer stage: bind %s: %w", dir, err)
-	}
-	s := &layerStage{dir: dir}
-	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
-		s.remove()
-		return nil, fmt.Errorf("layer stage: make %s private: %w", dir, err)
-	}
-	return s, nil
+	return &layerStage{s}, nil
 }
 
-// attach attaches the detached mount tree at the stage's directory name
-// and returns name.
+// attach attaches tree at name on the stage and returns name.
 func (s *layerStage) attach(tree *os.File, name string) (string, error) {
-	p := filepath.Join(s.dir, name)
-	if err := unix.Mkdir(p, 0o700); err != nil {
-		return "", fmt.Errorf("layer stage: %w", &os.PathError{Op: "mkdir", Path: p, Err: err})
-	}
-	s.names = append(s.names, name)
-	if err := unix.MoveMount(int(tree.Fd()), "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return "", fmt.Errorf("layer stage: attach %s at %s: %w", tree.Name(), p, err)
+	if _, err := s.Attach(int(tree.Fd()), name); err != nil {
+		return "", fmt.Errorf("layer %s: %w", tree.Name(), err)
 	}
 	return name, nil
 }
 
 // attachLower attaches the next lower layer.
 func (s *layerStage) attachLower(tree *os.File) (string, error) {
-	return s.attach(tree, strconv.Itoa(len(s.names)))
-}
-
-// remove detaches the stage with every layer on it and removes its
-// directories. The directories are removed one by one with rmdir, never
-// recursively: were a layer still attached, its files must not be touched.
-func (s *layerStage) remove() {
-	_ = unix.Unmount(s.dir, unix.MNT_DETACH)
-	for _, n := range s.names {
-		_ = unix.Rmdir(filepath.Join(s.dir, n))
-	}
-	_ = unix.Rmdir(s.dir)
+	return s.attach(tree, strconv.Itoa(s.Attached()))
 }
 
 // isStagedLayer reports whether p names a layer the way a layer stage does

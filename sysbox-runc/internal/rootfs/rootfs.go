@@ -206,7 +206,7 @@ func prepareOverlay(merged string, dirs Dirs, info *mountinfo.Info, u *idmap.Use
 	if err != nil {
 		return nil, fmt.Errorf("prepare rootfs: overlay at %s: %w", merged, err)
 	}
-	defer stage.remove()
+	defer stage.Remove()
 	data, err := idmappedOverlayOptions(cfg, u, stage)
 	if err != nil {
 		return nil, fmt.Errorf("prepare rootfs: overlay at %s: %w", merged, err)
@@ -224,7 +224,7 @@ func prepareOverlay(merged string, dirs Dirs, info *mountinfo.Info, u *idmap.Use
 	}
 	s := &State{Kind: KindOverlay, Path: merged, Original: merged,
 		Engine: &OverlayMount{Source: info.Source, Flags: flags, Options: cfg.Original, Base: cfg.Base}}
-	err = mountOverlay(info.Source, merged, flags, data, stage.dir, m)
+	err = mountOverlay(info.Source, merged, flags, data, stage.Dir, m)
 	if err == nil {
 		err = finishOverlay(s, merged, dirs.Staging, flags)
 		if err != nil {
