@@ -7,7 +7,6 @@
 #   guest.sh host              kernel, cgroup v2, AppArmor, product_uuid, Docker's defaults
 #   guest.sh images            docker import of the test images in $SHARE/images
 #   guest.sh install DEB       apt install ./DEB, the units active, the runtime registered
-#   guest.sh dev-install       (no .deb yet) the binaries, units and runtime from $SHARE/dev
 #   guest.sh e2e RE [LATE]     the e2e test binary, go test -v output (LATE: uptime tests)
 #   guest.sh upgrade DEB       a newer .deb under a running system container
 #   guest.sh denied            apparmor="DENIED" lines in the kernel log
@@ -122,26 +121,6 @@ step_install() {
 	local deb=$1
 	cp "$deb" /root/
 	check "apt install ./$(basename "$deb")" sh -c "cd /root && apt-get install -y -q ./$(basename "$deb")"
-	installed_checks
-}
-
-# step_dev_install installs from $SHARE/dev (bin/, scripts/, packaging/) the way the package
-# does: binaries in /usr/bin, sysboxctl in /usr/sbin, units, AppArmor profile, id pool,
-# runtime registered. Only for developing the bed while no .deb is built.
-step_dev_install() {
-	local d=$SHARE/dev u
-	install -m 0755 "$d"/bin/sysbox-runc "$d"/bin/sysbox-mgr "$d"/bin/sysbox-fs /usr/bin/
-	install -m 0755 "$d/scripts/sysboxctl" /usr/sbin/sysboxctl
-	if [ -d "$d/packaging/apparmor" ]; then install -m 0644 "$d"/packaging/apparmor/* /etc/apparmor.d/; fi
-	for u in "$d"/packaging/systemd/*.service; do
-		sed 's#/usr/local/bin/#/usr/bin/#g' "$u" >"/etc/systemd/system/$(basename "$u")"
-	done
-	echo 'SYSBOX_BIN_DIR=/usr/bin' >/etc/default/sysbox
-	mkdir -p /root/dev && cp -r "$d/scripts" /root/dev/
-	SYSBOX_PREFIX=/usr /root/dev/scripts/subid-setup.sh
-	systemctl daemon-reload
-	check "systemctl enable --now sysbox" systemctl enable --now sysbox.service sysbox-mgr.service sysbox-fs.service
-	check "register runtime" env SYSBOX_RUNC_PATH=/usr/bin/sysbox-runc /root/dev/scripts/docker-runtime.sh add
 	installed_checks
 }
 
@@ -262,13 +241,12 @@ case "$step" in
 host) step_host ;;
 images) step_images ;;
 install) step_install "$1" ;;
-dev-install) step_dev_install ;;
 e2e) step_e2e "$1" "${2:-}" || failed=1 ;;
 upgrade) step_upgrade "$1" ;;
 denied) step_denied ;;
 remove-purge) step_remove_purge ;;
 *)
-	echo "usage: ${0##*/} host|images|install DEB|dev-install|e2e RE [LATE]|upgrade DEB|denied|remove-purge" >&2
+	echo "usage: ${0##*/} host|images|install DEB|e2e RE [LATE]|upgrade DEB|denied|remove-purge" >&2
 	exit 2
 	;;
 esac

@@ -200,36 +200,23 @@ phase "build: packages, e2e test binary, test images, guest disk"
 start=$SECONDS
 build_ok=true
 debs=()
-if grep -q '^deb:' Makefile && [ -x packaging/deb/build.sh ]; then
-	rm -f bin/sysboxd_*.deb
-	if nice -n 10 make --no-print-directory deb >"$WORK/log/deb.log" 2>&1; then
-		deb1=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
-		v1=$(dpkg-deb -f "$deb1" Version)
-		mv "$deb1" "$SHARE/"
-		# The upgrade target: the same tree, a higher version.
-		if nice -n 10 make --no-print-directory deb VERSION="${v1%-*}+vmupgrade-1" >>"$WORK/log/deb.log" 2>&1; then
-			deb2=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
-			mv "$deb2" "$SHARE/"
-			debs=("$SHARE/$(basename "$deb1")" "$SHARE/$(basename "$deb2")")
-		else
-			build_ok=false
-		fi
+rm -f bin/sysboxd_*.deb
+if nice -n 10 make --no-print-directory deb >"$WORK/log/deb.log" 2>&1; then
+	deb1=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
+	v1=$(dpkg-deb -f "$deb1" Version)
+	mv "$deb1" "$SHARE/"
+	# The upgrade target: the same tree, a higher version.
+	if nice -n 10 make --no-print-directory deb VERSION="${v1%-*}+vmupgrade-1" >>"$WORK/log/deb.log" 2>&1; then
+		deb2=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
+		mv "$deb2" "$SHARE/"
+		debs=("$SHARE/$(basename "$deb1")" "$SHARE/$(basename "$deb2")")
 	else
 		build_ok=false
 	fi
-	$build_ok || { log_tail "$WORK/log/deb.log" 30; record build FAIL 0 "make deb failed"; }
 else
-	# No package in this tree yet: the binaries and units are installed the package's way.
-	if nice -n 10 scripts/build.sh >"$WORK/log/build.log" 2>&1; then
-		mkdir -p "$SHARE/dev/bin"
-		cp bin/sysbox-runc bin/sysbox-mgr bin/sysbox-fs "$SHARE/dev/bin/"
-		cp -r scripts packaging "$SHARE/dev/"
-	else
-		log_tail "$WORK/log/build.log" 30
-		record build FAIL 0 "scripts/build.sh failed"
-		build_ok=false
-	fi
+	build_ok=false
 fi
+$build_ok || { log_tail "$WORK/log/deb.log" 30; record build FAIL 0 "make deb failed"; }
 if $build_ok; then
 	if ! nice -n 10 go test -c -tags 'e2e seccomp' -o "$SHARE/e2e.test" ./tests/e2e >"$WORK/log/e2e-build.log" 2>&1; then
 		log_tail "$WORK/log/e2e-build.log" 30
@@ -242,9 +229,7 @@ if $build_ok && ! nice -n 10 tests/images/build.sh --export "$SHARE/images" "${i
 	record build FAIL 0 "tests/images/build.sh --export failed"
 	build_ok=false
 fi
-image_args=()
-[ ${#debs[@]} -gt 0 ] && image_args=(--deb "${debs[0]}")
-if $build_ok && ! img=$(nice -n 10 "$here/build-image.sh" "${image_args[@]}"); then
+if $build_ok && ! img=$(nice -n 10 "$here/build-image.sh" --deb "${debs[0]}"); then
 	record build FAIL 0 "tests/vm/build-image.sh failed"
 	build_ok=false
 fi
@@ -428,12 +413,7 @@ if $booted; then
 	guest_step host 400 host
 	guest_step images 600 images
 	installed=false
-	if [ ${#debs[@]} -gt 0 ]; then
-		guest_step install 300 install "/mnt/share/$(basename "${debs[0]}")" && installed=true
-	else
-		guest_step dev-install 300 dev-install && installed=true
-		log "no 'make deb' in this tree: installed the binaries directly; upgrade and purge are not run"
-	fi
+	guest_step install 300 install "/mnt/share/$(basename "${debs[0]}")" && installed=true
 	if ! $boot_only; then
 		if $installed; then
 			guest_step e2e 1500 e2e "$e2e_run" "$late_run"
@@ -441,11 +421,11 @@ if $booted; then
 			record e2e FAIL 0 "not run: the install failed"
 			failed=$((failed + 1))
 		fi
-		if $installed && [ ${#debs[@]} -gt 1 ]; then
+		if $installed; then
 			guest_step upgrade 400 upgrade "/mnt/share/$(basename "${debs[1]}")"
 		fi
 		guest_step denied 60 denied
-		if $installed && [ ${#debs[@]} -gt 0 ]; then
+		if $installed; then
 			guest_step remove-purge 300 remove-purge
 		fi
 	fi
