@@ -300,7 +300,11 @@ kvm_boots() {
 		fi
 		sleep 1
 	done
-	log "KVM did not boot in ${KVM_PROBE}s ($(tail -c 200 "$WORK/log/qemu.log" | tr '\n' ' ')): using TCG"
+	if qemu_alive; then
+		log "KVM: no kernel output in ${KVM_PROBE}s: using TCG"
+	else
+		log "KVM: qemu exited ($(tail -c 200 "$WORK/log/qemu.log" | tr '\n' ' ')): using TCG"
+	fi
 	kill_qemu
 	return 1
 }
