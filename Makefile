@@ -9,13 +9,16 @@
 #   uninstall   the reverse (scripts/uninstall.sh)
 #   deb         the Debian package bin/sysboxd_<version>_<arch>.deb (packaging/deb/build.sh;
 #               VERSION=... overrides the version derived from git)
+#   deb-test    the package's maintainer scripts on a fake root (packaging/deb/test-maintscripts.sh)
 #   test        everything: unit tests, then end-to-end tests on a fresh install
-#   test-unit   go test ./...
+#   test-unit   unit tests of every module, with the race detector (scripts/unit-tests.sh)
 #   test-e2e    end-to-end tests only (installs and starts what they need, stops it after)
 #   test-vm     the .deb and an e2e subset in a stock Debian 12 guest under qemu (tests/vm)
+#   fuzz        every Go fuzz target for FUZZTIME (default 1m) each (scripts/fuzz.sh)
 #   images      the test images (IMAGES=busybox debian ... or all)
 #   proto       regenerate Go code from sysbox-ipc/proto/*.proto
-#   lint        gofmt and go vet
+#   lint        gofmt, go vet, go.mod/go.sum tidy (root and tests/oci modules), and no build
+#               output tracked in git (scripts/check-tracked.sh)
 #   clean       remove bin/ and the local tool dir
 
 SHELL := /bin/bash
@@ -63,11 +66,17 @@ uninstall:
 deb:
 	@DEB_VERSION='$(if $(filter environment command line,$(origin VERSION)),$(VERSION))' packaging/deb/build.sh
 
+# The package's maintainer scripts against a fake root with stub commands (needs root and
+# bin/sysbox-mgr; installs nothing).
+.PHONY: deb-test
+deb-test: build
+	@packaging/deb/test-maintscripts.sh
+
 test:
 	@scripts/test.sh all
 
 test-unit:
-	$(GO) test -tags '$(GO_TAGS)' ./...
+	@scripts/unit-tests.sh
 
 test-e2e:
 	@scripts/test.sh e2e
@@ -78,11 +87,25 @@ test-e2e:
 test-vm:
 	@tests/vm/run.sh
 
+# Every fuzz target (docs/fuzzing.md) for FUZZTIME each, nice'd, with a summary;
+# FUZZ_RUN=regexp picks targets. Their seed corpora also run in test-unit.
+.PHONY: fuzz
+fuzz:
+	@scripts/fuzz.sh
+
 # Performance figures (docs/perf.md): start latency, /proc read latency, sysbox-fs memory,
-# sysbox-mgr Go benchmarks, in one run; results in tests/bench/results/latest.txt.
-.PHONY: bench
+# sysbox-mgr Go benchmarks, in one run; results in $(BENCH_OUT) (untracked).
+# `make bench-record` copies the last run to docs/perf-results.txt, the run docs/perf.md
+# quotes: do it when you update the figures there.
+BENCH_OUT ?= $(CURDIR)/.tmp/bench/latest.txt
+export BENCH_OUT
+.PHONY: bench bench-record
 bench:
 	@scripts/bench.sh
+
+bench-record:
+	@test -s '$(BENCH_OUT)' || { echo "no results in $(BENCH_OUT): run 'make bench' first" >&2; exit 1; }
+	cp '$(BENCH_OUT)' docs/perf-results.txt
 
 # OCI runtime-tools validation suite against sysbox-runc on bundles (also with --honor-caps
 # and with the reference runc); table in .tmp/oci/results.md, expectations and the
@@ -115,12 +138,18 @@ proto: $(TOOLS_BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(TOOLS_BIN)/.protoc
 		--go-grpc_out=. --go-grpc_opt=module=$(MODULE) \
 		$(PROTO_FILES)
 
+# Modules whose go.mod and go.sum must be what `go mod tidy` makes them.
+GO_MODULES := . tests/oci tests/oci/ocileaks
+
 lint:
+	@scripts/check-tracked.sh
+	@for m in $(GO_MODULES); do \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "go.mod/go.sum in $$m are not tidy: run 'go mod tidy' there" >&2; exit 1; }; \
+	done
 	@unformatted=$$(find . -name '*.go' ! -name '*.pb.go' ! -path './.tmp/*' ! -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags '$(GO_TAGS)' ./...
-	@if [ -d tests/e2e ]; then echo "$(GO) vet -tags '$(GO_TAGS) e2e' ./tests/e2e/..."; \
-		$(GO) vet -tags '$(GO_TAGS) e2e' ./tests/e2e/...; fi
+	$(GO) vet -tags '$(GO_TAGS) e2e' ./tests/e2e/...
 
 clean:
 	rm -rf bin .tmp

@@ -25,7 +25,8 @@
 #   BENCH_RETRIES [3]        failed runs tolerated per section (not counted, run again, listed
 #                            at the end): other work on a shared machine may restart a daemon
 #   BENCH_SKIP []            sections to skip, e.g. "go rss"; names: docker direct read rss go
-#   BENCH_OUT [tests/bench/results/latest.txt]
+#   BENCH_OUT [.tmp/bench/latest.txt]  results file (untracked; `make bench-record` copies it
+#                            to docs/perf-results.txt when docs/perf.md is updated)
 #
 # Needs root, dockerd with the sysbox-runc runtime, the daemons and the sysbox-test images
 # (make install). Cleans up everything it creates (containers, bundle, lxcfs) on any exit.
@@ -44,7 +45,7 @@ ROOT=$(repo_root)
 : "${BENCH_GO_TIMEOUT:=120}"
 : "${BENCH_RETRIES:=3}"
 : "${BENCH_SKIP:=}"
-: "${BENCH_OUT:=$ROOT/tests/bench/results/latest.txt}"
+: "${BENCH_OUT:=$ROOT/.tmp/bench/latest.txt}"
 
 RUNC=/usr/sbin/runc
 SYSBOX_RUNC=$(command -v sysbox-runc || true)

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Sysboxd binaries into bin/: sysbox-runc, sysbox-mgr, sysbox-fs (each one whose
-# main package exists). cgo is on for sysbox-runc only and the build tag "seccomp"
-# selects libcontainer's libseccomp code (needs libseccomp-dev). Version and commit are stamped
-# into internal/version.
+# Builds the Sysboxd binaries into bin/: sysbox-runc, sysbox-mgr, sysbox-fs. cgo is on for
+# sysbox-runc only and the build tag "seccomp" selects libcontainer's libseccomp code (needs
+# libseccomp-dev). Version and commit are stamped into internal/version.
 #
 # Environment: VERSION, COMMIT (default: from git), GO (default: go), GO_TAGS, BIN_DIR.
 set -euo pipefail
@@ -31,14 +30,7 @@ ldflags="-X $MODULE/internal/version.Version=$VERSION -X $MODULE/internal/versio
 # which keeps sysbox-fs's resident memory about 2 MB lower.
 cgo_for() { [ "$1" = sysbox-runc ] && echo 1 || echo 0; }
 mkdir -p "$BIN_DIR"
-built=()
 for b in "${BINARIES[@]}"; do
-	name=$("$GO" list -tags "$GO_TAGS" -f '{{.Name}}' "./$b" 2>/dev/null || true)
-	if [ "$name" != main ]; then
-		log "skipping $b: no main package in ./$b yet"
-		continue
-	fi
 	CGO_ENABLED=$(cgo_for "$b") "$GO" build -tags "$GO_TAGS" -trimpath -ldflags "$ldflags" -o "$BIN_DIR/$b" "./$b"
-	built+=("$b")
 done
-log "built ${built[*]:-nothing} (version $VERSION, commit $COMMIT)"
+log "built ${BINARIES[*]} (version $VERSION, commit $COMMIT)"

@@ -13,6 +13,8 @@ PACKAGES=(
 	docker.io iptables fuse3 uidmap procps util-linux
 	# scripts and test images
 	jq busybox-static debootstrap debian-archive-keyring ca-certificates tar
+	# packaging (make deb)
+	dpkg-dev help2man lintian
 )
 
 missing=()

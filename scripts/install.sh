@@ -17,6 +17,12 @@ esac
 root=$(repo_root)
 cd "$root"
 
+# The Debian package (sysboxd) installs the same programs under /usr: two installations
+# would fight over the daemons' sockets and the runtime entry of daemon.json.
+if [ "$(dpkg-query -W -f='${Status}' sysboxd 2>/dev/null || true)" = "install ok installed" ]; then
+	die "the sysboxd package is installed; remove it first (dpkg -r sysboxd) or use it instead"
+fi
+
 BINARIES=(sysbox-runc sysbox-mgr sysbox-fs)
 bindir="$SYSBOX_PREFIX/bin"
 sbindir="$SYSBOX_PREFIX/sbin"

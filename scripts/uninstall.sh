@@ -11,6 +11,12 @@ set -euo pipefail
 require_root
 cd "$(repo_root)"
 
+# What the sysboxd package installed is removed with dpkg, not here (this would unregister
+# the package's runtime from daemon.json and stop its daemons).
+if [ "$(dpkg-query -W -f='${Status}' sysboxd 2>/dev/null || true)" = "install ok installed" ]; then
+	die "Sysboxd is installed from the sysboxd package; remove it with: dpkg -r sysboxd"
+fi
+
 bindir="$SYSBOX_PREFIX/bin"
 sbindir="$SYSBOX_PREFIX/sbin"
 unitdir=/etc/systemd/system

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,7 +102,3 @@ func (d *daemons) Close() {
 	d.mgr.Close()
 	d.fs.Close()
 }
-
-// background is the context of a command: the daemons' calls carry their
-// own timeouts.
-func background() context.Context { return context.Background() }

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-runc/internal/lifecycle"
@@ -50,6 +53,7 @@ func createFlags() []cli.Flag {
 type sysContainer struct {
 	id       string
 	root     string
+	pidFile  string // absolute: create works in the bundle directory
 	detach   bool
 	d        *daemons
 	prepared *lifecycle.Prepared
@@ -73,7 +77,11 @@ func newSysContainer(ctx *cli.Context, id string, detach bool) (*sysContainer, e
 	if _, err := os.Stat(filepath.Join(root, id)); err == nil {
 		return nil, fmt.Errorf("container %s already exists", id)
 	}
-	return &sysContainer{id: id, root: root, detach: detach}, nil
+	pidFile, err := pidFilePath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sysContainer{id: id, root: root, pidFile: pidFile, detach: detach}, nil
 }
 
 // start prepares the system container, creates it with libcontainer and
@@ -110,7 +118,8 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 		},
 		Log: log,
 	}
-	bg := background()
+	// The daemons' calls carry their own timeouts.
+	bg := context.Background()
 	sc.prepared, err = lifecycle.Prepare(bg, cfg, sc.d.mgr, sc.d.fs, spec)
 	if err != nil {
 		return err
@@ -148,18 +157,24 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 		return err
 	}
 	process.Init = true
+	var own unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &own); err != nil {
+		return fmt.Errorf("getrlimit RLIMIT_NOFILE: %w", err)
+	}
+	var nofile *configs.Rlimit
+	process.Rlimits, nofile = deferNofile(process.Rlimits, own)
 	for i := 0; i < ctx.Int("preserve-fds"); i++ {
 		process.ExtraFiles = append(process.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("preserved-fd-%d", 3+i)))
 	}
-	io, err := setupStdio(process, terminal, sc.detach, ctx.String("console-socket"))
+	procStdio, err := setupStdio(process, terminal, sc.detach, ctx.String("console-socket"))
 	if err != nil {
 		return err
 	}
-	defer io.Close()
+	defer procStdio.Close()
 	if err := sc.c.Start(process); err != nil {
 		return fmt.Errorf("start container init: %w", err)
 	}
-	if err := io.started(); err != nil {
+	if err := procStdio.started(); err != nil {
 		return err
 	}
 	st, err := sc.c.State()
@@ -169,7 +184,15 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	if err := sc.prepared.Started(bg, st.InitProcessPid, st.Created.UnixNano(), st.CgroupPaths); err != nil {
 		return err
 	}
-	if err := writePidFile(ctx.String("pid-file"), st.InitProcessPid); err != nil {
+	if nofile != nil {
+		// The runtime's work in the container is done: the init now waits
+		// for start, and runs the container's program with its own limit.
+		lim := unix.Rlimit{Cur: nofile.Soft, Max: nofile.Hard}
+		if err := unix.Prlimit(st.InitProcessPid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+			return fmt.Errorf("set the container's RLIMIT_NOFILE: %w", err)
+		}
+	}
+	if err := writePidFile(sc.pidFile, st.InitProcessPid); err != nil {
 		return err
 	}
 	log.WithField("pid", st.InitProcessPid).Debugf("created (uid range %d-%d)",
@@ -181,8 +204,8 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	if err := sc.c.Exec(); err != nil {
 		return fmt.Errorf("start container: %w", err)
 	}
-	code, err := waitForeground(process, io)
-	io.Close()
+	code, err := waitForeground(process, procStdio)
+	procStdio.Close()
 	if derr := destroyContainer(bg, sc.c, sc.root, sc.d); derr != nil {
 		log.WithError(derr).Warn("delete after run")
 	}

@@ -62,7 +62,7 @@ var deleteCommand = &cli.Command{
 			return err
 		}
 		defer d.Close()
-		return destroyContainer(background(), c, root, d)
+		return destroyContainer(context.Background(), c, root, d)
 	},
 }
 

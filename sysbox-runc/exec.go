@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,48 +44,66 @@ var execCommand = &cli.Command{
 		if err := checkArgs(ctx, 1, false); err != nil {
 			return err
 		}
-		if ctx.String("pidfd-socket") != "" {
-			return fmt.Errorf("--pidfd-socket is not supported by sysbox-runc")
-		}
-		if len(ctx.StringSlice("cgroup")) > 0 {
-			return fmt.Errorf("--cgroup is not supported by sysbox-runc")
-		}
-		c, err := loadContainer(ctx)
+		pidFile, err := pidFilePath(ctx)
 		if err != nil {
 			return err
 		}
-		status, err := c.Status()
-		if err != nil {
-			return fmt.Errorf("container %s: %w", c.ID(), err)
+		if err := execAction(ctx, pidFile); err != nil {
+			var coder cli.ExitCoder
+			if errors.As(err, &coder) && coder.Error() == "" {
+				return err // the process ran: its own exit code
+			}
+			return &exitError{code: 255, err: fmt.Errorf("exec failed: %w", err)}
 		}
-		if status == libcontainer.Stopped {
-			return fmt.Errorf("cannot exec in container %s: it has stopped", c.ID())
-		}
-		if status == libcontainer.Paused && !ctx.Bool("ignore-paused") {
-			return fmt.Errorf("cannot exec in container %s: it is paused", c.ID())
-		}
-		root, err := stateRoot(ctx)
-		if err != nil {
-			return err
-		}
-		st, err := lifecycle.LoadState(filepath.Join(root, c.ID()))
-		if err != nil {
-			return fmt.Errorf("container %s: %w", c.ID(), err)
-		}
-		p, err := execProcess(ctx, c)
-		if err != nil {
-			return err
-		}
-		p.Env = withoutSysboxEnv(p.Env)
-		syscont.ProcessCaps(p, st.Options, lifecycle.KnownCaps())
-		p.ApparmorProfile = syscont.AppArmorFor(p.ApparmorProfile, lifecycle.LoadedAppArmorProfile(),
-			func(msg string) { containerLog(c.ID()).Warn(msg) })
-		return runExec(ctx, c, p)
+		return nil
 	},
 }
 
-// execProcess builds the OCI process to run: from --process, or from the
-// container's own process with the command line's changes.
+// execAction runs exec once its arguments are checked; every error it
+// returns is a failed exec (exit code 255, as with runc).
+func execAction(ctx *cli.Context, pidFile string) error {
+	if ctx.String("pidfd-socket") != "" {
+		return fmt.Errorf("--pidfd-socket is not supported by sysbox-runc")
+	}
+	if len(ctx.StringSlice("cgroup")) > 0 {
+		return fmt.Errorf("--cgroup is not supported by sysbox-runc")
+	}
+	c, err := loadContainer(ctx)
+	if err != nil {
+		return err
+	}
+	status, err := c.Status()
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	if status == libcontainer.Stopped {
+		return fmt.Errorf("cannot exec in container %s: it has stopped", c.ID())
+	}
+	if status == libcontainer.Paused && !ctx.Bool("ignore-paused") {
+		return fmt.Errorf("cannot exec in container %s: it is paused", c.ID())
+	}
+	root, err := stateRoot(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := lifecycle.LoadState(filepath.Join(root, c.ID()))
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	p, err := execProcess(ctx, c)
+	if err != nil {
+		return err
+	}
+	p.Env = withoutSysboxEnv(p.Env)
+	syscont.ProcessCaps(p, st.Options, lifecycle.KnownCaps())
+	p.ApparmorProfile = syscont.AppArmorFor(p.ApparmorProfile, lifecycle.LoadedAppArmorProfile(),
+		func(msg string) { containerLog(c.ID()).Warn(msg) })
+	return runExec(ctx, c, p, pidFile)
+}
+
+// execProcess builds the OCI process to run: from --process, or, as runc
+// does, from the process of the container's config.json (its user, cwd,
+// environment, rlimits...) with the command line's changes.
 func execProcess(ctx *cli.Context, c *libcontainer.Container) (*specs.Process, error) {
 	if path := ctx.String("process"); path != "" {
 		b, err := os.ReadFile(path)
@@ -100,69 +119,109 @@ func execProcess(ctx *cli.Context, c *libcontainer.Container) (*specs.Process, e
 	if ctx.NArg() < 2 {
 		return nil, fmt.Errorf("exec needs a command (or --process)")
 	}
-	cfg := c.Config()
-	p := &specs.Process{
-		Args:            ctx.Args().Tail(),
-		Env:             append(append([]string{}, containerEnv(c)...), ctx.StringSlice("env")...),
-		Cwd:             "/",
-		Terminal:        ctx.Bool("tty"),
-		NoNewPrivileges: ctx.Bool("no-new-privs") || cfg.NoNewPrivileges,
-		ApparmorProfile: ctx.String("apparmor"),
-		SelinuxLabel:    ctx.String("process-label"),
+	st, err := c.OCIState()
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID(), err)
 	}
-	if cwd := ctx.String("cwd"); cwd != "" {
-		p.Cwd = cwd
+	if st.Bundle == "" {
+		return nil, fmt.Errorf("container %s has no bundle to take the process from: use --process", c.ID())
 	}
-	if u := ctx.String("user"); u != "" {
-		uid, gid, err := parseUser(u)
+	spec, err := loadSpec(st.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	return processFromFlags(*spec.Process, execFlags{
+		args:        ctx.Args().Tail(),
+		env:         ctx.StringSlice("env"),
+		tty:         ctx.Bool("tty"),
+		cwd:         ctx.String("cwd"),
+		user:        ctx.String("user"),
+		gids:        ctx.IntSlice("additional-gids"),
+		caps:        ctx.StringSlice("cap"),
+		noNewPrivs:  ctx.Bool("no-new-privs"),
+		setNNP:      ctx.IsSet("no-new-privs"),
+		apparmor:    ctx.String("apparmor"),
+		selinuxProc: ctx.String("process-label"),
+	})
+}
+
+// execFlags are exec's changes to the container's process.
+type execFlags struct {
+	args, env, caps       []string
+	tty, noNewPrivs       bool
+	setNNP                bool // --no-new-privs given (else the spec's value stays)
+	cwd, user             string
+	gids                  []int
+	apparmor, selinuxProc string
+}
+
+// processFromFlags applies exec's flags to p, a copy of the container's
+// process: what a flag does not set (the user without --user, the cwd
+// without --cwd, the rlimits...) stays the container's.
+func processFromFlags(p specs.Process, f execFlags) (*specs.Process, error) {
+	p.Args = f.args
+	p.Env = append(append([]string(nil), p.Env...), f.env...)
+	p.Terminal = f.tty
+	if f.cwd != "" {
+		p.Cwd = f.cwd
+	}
+	if f.setNNP {
+		p.NoNewPrivileges = f.noNewPrivs
+	}
+	if f.apparmor != "" {
+		p.ApparmorProfile = f.apparmor
+	}
+	if f.selinuxProc != "" {
+		p.SelinuxLabel = f.selinuxProc
+	}
+	if f.user != "" {
+		uid, gid, hasGid, err := parseUser(f.user)
 		if err != nil {
 			return nil, fmt.Errorf("--user: %w", err)
 		}
-		p.User.UID, p.User.GID = uid, gid
+		p.User.UID = uid
+		if hasGid {
+			p.User.GID = gid
+		}
 	}
-	for _, g := range ctx.IntSlice("additional-gids") {
+	p.User.AdditionalGids = append([]uint32(nil), p.User.AdditionalGids...)
+	for _, g := range f.gids {
 		if g < 0 {
 			return nil, fmt.Errorf("--additional-gids: %d is negative", g)
 		}
 		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
 	}
-	if caps := ctx.StringSlice("cap"); len(caps) > 0 {
-		p.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	if len(f.caps) > 0 {
+		c := &specs.LinuxCapabilities{}
+		if p.Capabilities != nil {
+			*c = *p.Capabilities
+		}
+		c.Bounding = append(append([]string(nil), c.Bounding...), f.caps...)
+		c.Effective = append(append([]string(nil), c.Effective...), f.caps...)
+		c.Permitted = append(append([]string(nil), c.Permitted...), f.caps...)
+		p.Capabilities = c
 	}
-	return p, nil
+	return &p, nil
 }
 
-// containerEnv is the environment of the container's init, which an exec
-// without --process starts from (as runc does with the bundle's spec).
-func containerEnv(c *libcontainer.Container) []string {
-	st, err := c.OCIState()
-	if err != nil || st.Bundle == "" {
-		return nil
-	}
-	spec, err := loadSpec(st.Bundle)
-	if err != nil {
-		return nil
-	}
-	return spec.Process.Env
-}
-
-func parseUser(s string) (uint32, uint32, error) {
+// parseUser reads --user: "uid" or "uid:gid".
+func parseUser(s string) (uid, gid uint32, hasGid bool, err error) {
 	uidStr, gidStr, hasGid := strings.Cut(s, ":")
-	uid, err := strconv.ParseUint(uidStr, 10, 32)
+	u, err := strconv.ParseUint(uidStr, 10, 32)
 	if err != nil {
-		return 0, 0, fmt.Errorf("uid %q is not a number", uidStr)
+		return 0, 0, false, fmt.Errorf("uid %q is not a number", uidStr)
 	}
-	gid := uint64(0)
+	var g uint64
 	if hasGid {
-		if gid, err = strconv.ParseUint(gidStr, 10, 32); err != nil {
-			return 0, 0, fmt.Errorf("gid %q is not a number", gidStr)
+		if g, err = strconv.ParseUint(gidStr, 10, 32); err != nil {
+			return 0, 0, false, fmt.Errorf("gid %q is not a number", gidStr)
 		}
 	}
-	return uint32(uid), uint32(gid), nil
+	return uint32(u), uint32(g), hasGid, nil
 }
 
 // runExec starts p in c, detached or in the foreground.
-func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) error {
+func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process, pidFile string) error {
 	p, err := toLibcontainerProcess(sp)
 	if err != nil {
 		return err
@@ -175,15 +234,15 @@ func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) err
 		p.ExtraFiles = append(p.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("preserved-fd-%d", 3+i)))
 	}
 	detach := ctx.Bool("detach")
-	io, err := setupStdio(p, sp.Terminal, detach, ctx.String("console-socket"))
+	procStdio, err := setupStdio(p, sp.Terminal, detach, ctx.String("console-socket"))
 	if err != nil {
 		return err
 	}
-	defer io.Close()
+	defer procStdio.Close()
 	if err := c.Run(p); err != nil {
 		return fmt.Errorf("exec in container %s: %w", c.ID(), err)
 	}
-	if err := io.started(); err != nil {
+	if err := procStdio.started(); err != nil {
 		_ = p.Signal(os.Kill)
 		return err
 	}
@@ -191,14 +250,14 @@ func runExec(ctx *cli.Context, c *libcontainer.Container, sp *specs.Process) err
 	if err != nil {
 		return err
 	}
-	if err := writePidFile(ctx.String("pid-file"), pid); err != nil {
+	if err := writePidFile(pidFile, pid); err != nil {
 		_ = p.Signal(os.Kill)
 		return err
 	}
 	if detach {
 		return nil
 	}
-	code, err := waitForeground(p, io)
+	code, err := waitForeground(p, procStdio)
 	if err != nil {
 		return err
 	}

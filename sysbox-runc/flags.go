@@ -23,6 +23,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 		&cli.StringFlag{Name: "root", Value: defaultRoot, Usage: "directory for container state"},
 		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "manage cgroups with systemd"},
+		&cli.BoolFlag{Name: "no-kernel-check", Usage: "no effect: sysbox-runc has no kernel-version gate (it checks the features it uses when it uses them); accepted because scripts written for Sysbox pass it"},
 		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for runc compatibility; checkpoint is not supported"},
 		&cli.StringFlag{Name: "rootless", Value: "auto", Hidden: true, Usage: "accepted for runc compatibility; only root runs system containers"},
 		&cli.StringFlag{Name: "mgr-socket", Value: ipc.MgrSocket, Usage: "sysbox-mgr socket"},

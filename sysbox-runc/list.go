@@ -28,8 +28,11 @@ var listCommand = &cli.Command{
 			return err
 		}
 		entries, err := os.ReadDir(root)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("read %s: %w", root, err)
+		// No default root yet only means no container was made; a --root
+		// given and missing is an error (a typo must not read as "none"),
+		// as with runc.
+		if err != nil && (!errors.Is(err, os.ErrNotExist) || ctx.IsSet("root")) {
+			return fmt.Errorf("--root %s: %w", root, err)
 		}
 		var states []*containerState
 		for _, e := range entries {

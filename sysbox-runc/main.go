@@ -18,13 +18,40 @@ import (
 
 func main() {
 	app := newApp()
-	if err := app.Run(os.Args); err != nil {
-		var code cli.ExitCoder
-		if errors.As(err, &code) && code.Error() == "" {
-			os.Exit(code.ExitCode()) // a foreground process's exit code
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
+		msg, code := exitStatus(err)
+		if msg == "" {
+			os.Exit(code) // a foreground process's exit code
 		}
-		fatal(err)
+		logrus.Error(msg) // to the --log file, where containerd's shim reads the last error
+		fmt.Fprintln(os.Stderr, "sysbox-runc:", msg)
+		os.Exit(code)
 	}
+}
+
+// exitError is a failure that ends sysbox-runc with a code other than 1
+// (a failed exec exits 255, as with runc, so that callers can tell it from
+// the exit code of the process that ran).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitStatus is what a command's error becomes: the message to report
+// (none for a foreground process's own exit code) and the exit code.
+func exitStatus(err error) (string, int) {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err.Error(), ee.code
+	}
+	var coder cli.ExitCoder
+	if errors.As(err, &coder) && coder.Error() == "" {
+		return "", coder.ExitCode()
+	}
+	return err.Error(), 1
 }
 
 func newApp() *cli.App {
@@ -57,12 +84,4 @@ func newApp() *cli.App {
 		// runc exits 1 with its message on stderr; keep that contract.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
-}
-
-// fatal logs err (to the --log file, where containerd's shim reads the last
-// error) and prints it on stderr, then exits 1.
-func fatal(err error) {
-	logrus.Error(err)
-	fmt.Fprintln(os.Stderr, "sysbox-runc:", err)
-	os.Exit(1)
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/sysboxd/sysboxd/internal/atomicfile"
@@ -64,6 +66,42 @@ func toLibcontainerProcess(p *specs.Process) (*libcontainer.Process, error) {
 	}
 	lp.CPUAffinity = aff
 	return lp, nil
+}
+
+// deferNofile splits a container init's rlimits for libcontainer: it gets
+// every limit as given except RLIMIT_NOFILE, which it would set in the
+// init before the mounts (libcontainer's init calls setrlimit with it
+// first thing), where the runtime's own work (re-opening mount points,
+// the ID-mapped rootfs...) needs more descriptors than a low container
+// limit leaves. libcontainer gets the higher of the container's and
+// own (the runtime's) instead, and final is the container's, for the
+// caller to set with prlimit once the init is set up and waits for start,
+// before it runs the container's program.
+func deferNofile(limits []configs.Rlimit, own unix.Rlimit) (setup []configs.Rlimit, final *configs.Rlimit) {
+	for _, l := range limits {
+		if l.Type != unix.RLIMIT_NOFILE {
+			setup = append(setup, l)
+			continue
+		}
+		f := l
+		final = &f
+		setup = append(setup, configs.Rlimit{Type: l.Type, Soft: max(l.Soft, own.Max), Hard: max(l.Hard, own.Max)})
+	}
+	return setup, final
+}
+
+// pidFilePath is --pid-file made absolute against the caller's working
+// directory (as runc does), before anything changes directory.
+func pidFilePath(ctx *cli.Context) (string, error) {
+	path := ctx.String("pid-file")
+	if path == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("--pid-file: %w", err)
+	}
+	return abs, nil
 }
 
 // writePidFile writes pid to path atomically: containerd reads it as soon

@@ -10,6 +10,7 @@ var runCommand = &cli.Command{
 	ArgsUsage: "<container-id>",
 	Flags: append(createFlags(),
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the container's process"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "no effect: the container's init always has a pid namespace of its own, which reaps the container's orphans, so sysbox-runc never becomes a subreaper"},
 		&cli.BoolFlag{Name: "keep", Usage: "accepted for runc compatibility; the container is deleted after it exits"},
 	),
 	Action: func(ctx *cli.Context) error {

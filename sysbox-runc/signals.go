@@ -6,35 +6,33 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
-	"strings"
 
+	mobysignal "github.com/moby/sys/signal"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 )
 
-// parseSignal accepts "KILL", "SIGKILL", "kill" or "9".
+// parseSignal accepts "KILL", "SIGKILL", "kill", "RTMIN+3" or "9"
+// (moby/sys/signal's names); a number must be a signal of ours, 1 to 64.
+// "0" is no signal, only the check that the process exists (kill(2)), as
+// runc takes it.
 func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal number %d", n)
-		}
-		return unix.Signal(n), nil
+	if s == "0" {
+		return 0, nil
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	sig := unix.SignalNum(name)
-	if sig == 0 {
+	sig, err := mobysignal.ParseSignal(s)
+	if err != nil {
 		return 0, fmt.Errorf("unknown signal %q", s)
+	}
+	if sig <= 0 || sig > 64 {
+		return 0, fmt.Errorf("invalid signal number %d", sig)
 	}
 	return sig, nil
 }
 
 // waitForeground forwards our signals to a foreground process until it
 // exits and returns its exit code (128+n when killed by signal n).
-func waitForeground(p *libcontainer.Process, io *stdio) (int, error) {
+func waitForeground(p *libcontainer.Process, procStdio *stdio) (int, error) {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
 	defer signal.Stop(sigs)
@@ -53,7 +51,7 @@ func waitForeground(p *libcontainer.Process, io *stdio) (int, error) {
 		case s := <-sigs:
 			switch s {
 			case unix.SIGWINCH:
-				io.resize()
+				procStdio.resize()
 			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
 				// SIGURG is the Go runtime's own; the rest are ours.
 			default:

@@ -21,10 +21,15 @@ exclusive id range, gives root all capabilities inside its user namespace and
 presents the rootfs ID-mapped, so the bundle needs no uid mappings of its own.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle directory (default: current directory)"},
+		&cli.BoolFlag{Name: "rootless", Usage: "refused: system containers are created by root (each gets a user namespace of its own)"},
 	},
 	Action: func(ctx *cli.Context) error {
 		if err := checkArgs(ctx, 0, true); err != nil {
 			return err
+		}
+		if ctx.Bool("rootless") {
+			return errors.New("--rootless: sysbox-runc creates system containers as root only; the spec it writes " +
+				"needs no uid mappings (create gives the container a user namespace with an exclusive id range)")
 		}
 		path := filepath.Join(ctx.String("bundle"), "config.json")
 		if _, err := os.Stat(path); err == nil {

@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -36,5 +37,23 @@ func TestWriteIntoMissingDirectoryFailsNamingThePath(t *testing.T) {
 	}
 	if want := "write " + p; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
 		t.Fatalf("error %q does not name %s", err, p)
+	}
+}
+
+// The mode is perm exactly: not narrowed by the umask, not taken over from
+// the file being replaced (what renameio.WriteFile would do).
+func TestWriteSetsTheModeExactly(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	p := filepath.Join(t.TempDir(), "pid")
+	if err := os.WriteFile(p, []byte("1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(p, []byte("2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, %v; want 0644 (umask 077, replaced file 0600)", st.Mode(), err)
 	}
 }

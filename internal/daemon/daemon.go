@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
@@ -52,21 +52,9 @@ func NewLogger(cfg LogConfig) (*logrus.Logger, io.Closer, error) {
 }
 
 // NotifyReady tells systemd (Type=notify) that the daemon is ready, when
-// NOTIFY_SOCKET is set. Without it, it does nothing.
+// NOTIFY_SOCKET is set (go-systemd's sd_notify). Without it, it does nothing.
 func NotifyReady() error {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return nil
-	}
-	if sock[0] == '@' {
-		sock = "\x00" + sock[1:]
-	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		return fmt.Errorf("notify systemd: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("READY=1")); err != nil {
+	if _, err := sddaemon.SdNotify(false, sddaemon.SdNotifyReady); err != nil {
 		return fmt.Errorf("notify systemd: %w", err)
 	}
 	return nil

@@ -20,6 +20,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The main goroutine stays on the main thread for good, so that the Go
+// runtime never runs Run's goroutine there: a locked goroutine that exits
+// takes its thread with it, except the main thread, which would stay in the
+// target's mount namespace (and /proc/<our pid>/mountinfo, /proc/self, would
+// show that namespace). The daemons' and the runtime's packages that join
+// namespaces do the same; here it also covers this package's own tests,
+// which failed intermittently without it.
+func init() { runtime.LockOSThread() }
+
 // moveMountBeneath is MOVE_MOUNT_BENEATH (Linux 6.5): the moved tree goes
 // under the mount on top of the target instead of over it.
 const moveMountBeneath = 0x200

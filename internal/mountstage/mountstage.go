@@ -54,7 +54,18 @@ func New(root, prefix string) (*Stage, error) {
 
 // Attach attaches the detached mount tree (an open_tree or fsmount fd) at
 // a new directory name on the stage and returns its path.
+//
+// The tree is made private first (every mount in it). A clone of a shared
+// mount (open_tree OPEN_TREE_CLONE of Docker's data dir on a host whose /
+// is shared) is a peer of its source: a mount made at the source later
+// (the overlay at Docker's merged dir) would propagate into the clone on
+// the stage, and removing the stage would propagate that unmount back and
+// take the source's mount away too.
 func (s *Stage) Attach(tree int, name string) (string, error) {
+	private := unix.MountAttr{Propagation: unix.MS_PRIVATE}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &private); err != nil {
+		return "", fmt.Errorf("mount stage: make the tree for %s private: %w", name, err)
+	}
 	p := filepath.Join(s.Dir, name)
 	if err := unix.Mkdir(p, 0o700); err != nil {
 		return "", fmt.Errorf("mount stage: %w", &os.PathError{Op: "mkdir", Path: p, Err: err})

@@ -86,3 +86,52 @@ func TestNewRefusesNoDirectory(t *testing.T) {
 		t.Fatal("New with no directory succeeded")
 	}
 }
+
+// A clone of a shared mount is a peer of it. Attached on a stage, it must not
+// receive what is mounted at its source afterwards, or removing the stage
+// would unmount that at the source as well (seen with Docker's data dir: the
+// overlay at merged vanished when the layer stage was removed).
+func TestRemovingAStageLeavesMountsAtTheSourceOfAnAttachedClone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts")
+	}
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", src, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(src, unix.MNT_DETACH) })
+	if err := unix.Mount("", src, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(src, "merged"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	clone, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(clone)
+	s, err := New(filepath.Join(base, "stages"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Attach(clone, "upper"); err != nil {
+		t.Fatal(err)
+	}
+	merged := filepath.Join(src, "merged")
+	if err := unix.Mount("tmpfs", merged, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(merged, "marker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Remove()
+	if _, err := os.Stat(filepath.Join(merged, "marker")); err != nil {
+		t.Fatalf("the mount at the clone's source went with the stage: %v", err)
+	}
+}

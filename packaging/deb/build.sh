@@ -102,6 +102,7 @@ subst() { # subst FILE FROM TO OUT
 	sed "s#$2#$3#g" "$1" >"$4"
 	! grep -qF "/usr/local/" "$4" || die "$4 still names /usr/local after the substitution"
 }
+# shellcheck disable=SC2016 # literal text to replace
 subst scripts/sysboxctl 'BIN_DIR=${SYSBOX_BIN_DIR:-/usr/local/bin}' 'BIN_DIR=${SYSBOX_BIN_DIR:-/usr/bin}' "$DEST/usr/sbin/sysboxctl"
 chmod 0755 "$DEST/usr/sbin/sysboxctl"
 for u in packaging/systemd/*.service; do
@@ -165,25 +166,41 @@ chmod 0644 "$DEST/$doc/copyright"
 {
 	printf '%s (%s) unstable; urgency=medium\n\n' "$PKG" "$VERSION"
 	printf '  * Built from git commit %s.\n' "$COMMIT"
-	git_ log -1 --format='%s' HEAD | fold -s -w 70 | sed '1s/^/  * Last change: /; 2,$s/^/    /'
+	# lintian wants changelog lines within 80 columns.
+	git_ log -1 --format='Last change: %s' HEAD | fold -s -w 74 | sed 's/ *$//; 1s/^/  * /; 2,$s/^/    /'
 	printf '\n -- %s  %s\n' "$MAINTAINER" "$DATE_RFC2822"
 } | gzip -9n >"$DEST/$doc/$changelog"
 chmod 0644 "$DEST/$doc/$changelog"
 
 # Man pages from --help, so that they say what the programs say. help2man runs the staged
-# programs (sysboxctl with SYSBOX_BIN_DIR pointing at the staged binaries).
-man() { # man SECTION PROGRAM DESCRIPTION
-	local out="$DEST/usr/share/man/man$1/${2##*/}.$1"
+# programs (sysboxctl with SYSBOX_BIN_DIR pointing at the staged binaries); the --help of
+# each subcommand given is added as a section of its own.
+man() { # man SECTION PROGRAM DESCRIPTION [SUBCOMMAND...]
+	local sect=$1 prog=$2 name=$3 out include sub
+	shift 3
+	out="$DEST/usr/share/man/man$sect/${prog##*/}.$sect"
+	include=$STAGE/${prog##*/}.h2m
+	printf '[SEE ALSO]\nsysbox-runc(1), sysbox-mgr(1), sysbox-fs(1), sysboxctl(8)\n' >"$include"
+	for sub in "$@"; do
+		# shellcheck disable=SC2086 # "docker-runtime add" is two words
+		{
+			printf '[COMMAND %s]\n.nf\n' "$(echo "$sub" | tr "[:lower:]" "[:upper:]")"
+			"$prog" $sub --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\&&/"
+			printf '.fi\n'
+		} >>"$include"
+	done
 	mkdir -p "$(dirname "$out")"
 	SYSBOX_BIN_DIR="$DEST/usr/bin" SYSBOX_DEFAULTS_FILE=/dev/null \
-		help2man --no-info --no-discard-stderr --section="$1" --version-string="$VERSION" \
-		--name="$3" --source="Sysboxd $VERSION" --manual="Sysboxd" "$2" |
+		help2man --no-info --no-discard-stderr --section="$sect" --version-string="$VERSION" \
+		--name="$name" --source="Sysboxd $VERSION" --manual="Sysboxd" --include="$include" "$prog" |
 		gzip -9n >"$out.gz"
 	chmod 0644 "$out.gz"
-	zcat "$out.gz" | grep -q '^\.SH' || die "help2man produced no sections for $2"
+	zcat "$out.gz" | grep -q '^\.SH' || die "help2man produced no sections for $prog"
 }
-man 1 "$DEST/usr/bin/sysbox-runc" "OCI runtime for system containers"
-man 1 "$DEST/usr/bin/sysbox-mgr" "Sysboxd manager daemon and preflight check"
+man 1 "$DEST/usr/bin/sysbox-runc" "OCI runtime for system containers" \
+	create start run exec kill delete state list ps spec features
+man 1 "$DEST/usr/bin/sysbox-mgr" "Sysboxd manager daemon and preflight check" \
+	check status release "docker-runtime add" "docker-runtime remove"
 man 1 "$DEST/usr/bin/sysbox-fs" "Sysboxd file system daemon"
 man 8 "$DEST/usr/sbin/sysboxctl" "start, stop and check the Sysboxd daemons"
 

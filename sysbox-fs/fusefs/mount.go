@@ -55,17 +55,17 @@ type Options struct {
 }
 
 // New creates dir (if needed) and mounts on it a tree serving table for the
-// container that view describes, plus extras. log should carry the
+// container that view describes, plus custom nodes. log should carry the
 // container id.
 //
 // Mount options: allow_other (readers are the container's uids, not the
 // mounter) and a direct mount(2) as root without fusermount. Not
 // default_permissions: with it the kernel asks GETATTR on every open once
 // file attributes expire, which they do at once; the nodes check callers
-// themselves: opts.Callers for any content, and the writable extras the
+// themselves: opts.Callers for any content, and the writable custom nodes the
 // caller against their mode, as procfs' 0444 handler files are read-only
 // (Open refuses writes).
-func New(dir string, table handler.Table, view View, log logrus.FieldLogger, opts Options, extras ...Extra) (*Mount, error) {
+func New(dir string, table handler.Table, view View, log logrus.FieldLogger, opts Options, customNodes ...CustomNode) (*Mount, error) {
 	if err := table.Validate(); err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func New(dir string, table handler.Table, view View, log logrus.FieldLogger, opt
 		return nil, fmt.Errorf("create mountpoint: %w", err)
 	}
 	t := &tree{view: view, log: log, mtime: time.Now(), callers: opts.Callers, watchdog: newWatchdog(opts.Timeout, log)}
-	root := &rootNode{dirNode: dirNode{tree: t}, table: table, extras: extras}
+	root := &rootNode{dirNode: dirNode{tree: t}, table: table, customNodes: customNodes}
 	timeout := cacheTimeout
 	fuseOpts := &fs.Options{
 		MountOptions: fuse.MountOptions{

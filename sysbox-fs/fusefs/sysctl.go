@@ -26,8 +26,8 @@ type sysctlTree struct {
 
 // SysctlDir serves c as the directory p ("proc/sys"), every entry owned by
 // owner (the container's root).
-func SysctlDir(p string, c *sysctl.Container, owner Owner) Extra {
-	return Extra{Path: p, dir: true, node: func(t *tree) fs.InodeEmbedder {
+func SysctlDir(p string, c *sysctl.Container, owner Owner) CustomNode {
+	return CustomNode{Path: p, dir: true, node: func(t *tree) fs.InodeEmbedder {
 		return &sysctlDir{t: &sysctlTree{tree: t, c: c, owner: owner}, mode: 0o555}
 	}}
 }
@@ -74,7 +74,7 @@ func (d *sysctlDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.Attr
 
 func (d *sysctlDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := d.child(name)
-	e, err := d.t.c.Lookup(p)
+	e, err := d.t.c.LookupFor(callerPid(ctx), p)
 	if err != nil {
 		return nil, d.t.errno(err, p)
 	}
@@ -99,7 +99,7 @@ func (d *sysctlDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 }
 
 func (d *sysctlDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	ents, err := d.t.c.ReadDir(d.path)
+	ents, err := d.t.c.ReadDirFor(callerPid(ctx), d.path)
 	if err != nil {
 		return nil, d.t.errno(err, d.path)
 	}
@@ -112,6 +112,16 @@ func (d *sysctlDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		list = append(list, fuse.DirEntry{Name: e.Name, Mode: mode})
 	}
 	return fs.NewListDirStream(list), 0
+}
+
+// callerPid is the host pid of the request's caller (the kernel gives the
+// thread id, in the daemon's pid namespace), 0 when unknown: the
+// pass-through files resolve to its namespaces (sysctl.Container.OpenFor).
+func callerPid(ctx context.Context) int {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return int(c.Pid)
+	}
+	return 0
 }
 
 // errno returns the errno the reader gets for err. An errno from the
@@ -130,7 +140,8 @@ func (t *sysctlTree) errno(err error, p string) syscall.Errno {
 }
 
 // sysctlFile is a file of /proc/sys: an emulated knob or a pass-through
-// to the kernel in the container's namespaces. Only the container's
+// to the kernel in the opener's namespaces (net, uts, ipc: an `unshare -n`
+// or an inner container sees and sets its own). Only the container's
 // processes may open, read or write it (tree.fromContainer). An emulated
 // knob's reads and writes run with the tree's deadline; pass-through ones
 // are plain preads and pwrites of the kernel's procfs on the container's
@@ -191,7 +202,7 @@ func (f *sysctlFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		}
 		return h, fuseFlags, 0
 	}
-	pf, err := f.t.c.Open(f.path, int(flags))
+	pf, err := f.t.c.OpenFor(callerPid(ctx), f.path, int(flags))
 	if err != nil {
 		return nil, 0, f.t.errno(err, f.path)
 	}

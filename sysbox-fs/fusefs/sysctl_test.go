@@ -21,9 +21,9 @@ var testOwner = Owner{UID: 165536, GID: 165536}
 
 // sysctlMount mounts a tree whose proc/sys serves a fake procfs (files,
 // below /proc/sys) as both the host's and the container's view, in this
-// process's namespaces (pid), plus extras. It returns the mountpoint and
+// process's namespaces (pid), plus custom nodes. It returns the mountpoint and
 // the fake /proc/sys.
-func sysctlMount(t *testing.T, files map[string]string, pid func() int, extras ...Extra) (string, string) {
+func sysctlMount(t *testing.T, files map[string]string, pid func() int, customNodes ...CustomNode) (string, string) {
 	t.Helper()
 	needRoot(t)
 	procDir := filepath.Join(t.TempDir(), "proc")
@@ -45,15 +45,15 @@ func sysctlMount(t *testing.T, files map[string]string, pid func() int, extras .
 	c := sysctl.NewContainer(sysctl.NewValues(sysctl.NewTable(host, sysctl.Knobs()), host), proc, "/proc", pid)
 	t.Cleanup(c.Close)
 	static := handler.Func(func(handler.Container) ([]byte, error) { return []byte("1\n"), nil })
-	m, _ := mountTestExtras(t, handler.Table{"proc/uptime": static}, append([]Extra{SysctlDir("proc/sys", c, testOwner)}, extras...)...)
+	m, _ := mountTestCustomNodes(t, handler.Table{"proc/uptime": static}, append([]CustomNode{SysctlDir("proc/sys", c, testOwner)}, customNodes...)...)
 	return m.Dir(), host.Dir
 }
 
-func mountTestExtras(t *testing.T, table handler.Table, extras ...Extra) (*Mount, string) {
+func mountTestCustomNodes(t *testing.T, table handler.Table, customNodes ...CustomNode) (*Mount, string) {
 	t.Helper()
 	root := t.TempDir()
 	view := func() handler.Container { return handler.Container{ID: "c1"} }
-	m, err := New(filepath.Join(root, "c1"), table, view, testLog(t), Options{Callers: testCallers}, extras...)
+	m, err := New(filepath.Join(root, "c1"), table, view, testLog(t), Options{Callers: testCallers}, customNodes...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,19 @@ type tree struct {
 	watchdog *watchdog
 }
 
+// owner is who the tree's files and directories belong to: the container's
+// root, the start of its id range (its user namespace maps uid and gid 0
+// there), so that they show as root:root inside, as procfs' do. (Host root
+// would show as the overflow id, 65534.)
+func (t *tree) owner() Owner {
+	return Owner{UID: t.callers.UID, GID: t.callers.GID}
+}
+
+func (t *tree) setOwner(out *fuse.Attr) {
+	o := t.owner()
+	out.Uid, out.Gid = o.UID, o.GID
+}
+
 func (t *tree) setTimes(out *fuse.Attr) {
 	out.SetTimes(&t.mtime, &t.mtime, &t.mtime)
 }
@@ -59,6 +72,7 @@ var _ fs.NodeGetattrer = (*dirNode)(nil)
 func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFDIR | dirMode
 	out.Nlink = 2
+	d.tree.setOwner(&out.Attr)
 	d.tree.setTimes(&out.Attr)
 	out.SetTimeout(cacheTimeout)
 	return 0
@@ -67,8 +81,8 @@ func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 // rootNode builds the tree when go-fuse adds it.
 type rootNode struct {
 	dirNode
-	table  handler.Table
-	extras []Extra
+	table       handler.Table
+	customNodes []CustomNode
 }
 
 var _ fs.NodeOnAdder = (*rootNode)(nil)
@@ -88,7 +102,7 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 		f := &fileNode{tree: r.tree, path: p, handler: r.table[p]}
 		parent.AddChild(name, parent.NewPersistentInode(ctx, f, fs.StableAttr{Mode: syscall.S_IFREG}), false)
 	}
-	addExtras(ctx, &r.Inode, r.tree, r.extras)
+	addCustomNodes(ctx, &r.Inode, r.tree, r.customNodes)
 }
 
 func splitPath(dir string) []string {
@@ -125,6 +139,7 @@ func (f *fileNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrO
 	out.Mode = syscall.S_IFREG | fileMode
 	out.Nlink = 1
 	out.Size = sizeBound(f.handler)
+	f.tree.setOwner(&out.Attr)
 	f.tree.setTimes(&out.Attr)
 	out.SetTimeout(0)
 	return 0

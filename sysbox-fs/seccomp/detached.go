@@ -33,7 +33,7 @@ func (p *detachedTargetsProbe) supported() bool {
 // another detached tmpfs.
 func probeDetachedTargets() error {
 	tmpfs := func() (int, error) {
-		return makeFS(newMount{FSType: "tmpfs", Source: "tmpfs", Options: []fsOption{{Key: "size", Value: "4k"}}}, -1)
+		return makeFS(newMount{FSType: "tmpfs", Source: "tmpfs", Options: []fsOption{{Key: "size", Value: "4k"}}}, -1, -1)
 	}
 	base, err := tmpfs()
 	if err != nil {
@@ -78,7 +78,11 @@ func assembleOnStage(stageDir string, c *callerNS, pm newMount, files []mountFil
 	if err != nil {
 		return -1, err
 	}
+	private := unix.MountAttr{Propagation: unix.MS_PRIVATE} // see mountstage.Stage.Attach
 	for i, f := range files {
+		if err := unix.MountSetattr(trees[i], "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &private); err != nil {
+			return -1, fmt.Errorf("make %s private: %w", f.Rel, err)
+		}
 		err := unix.MoveMount(trees[i], "", unix.AT_FDCWD, root+"/"+f.Rel, unix.MOVE_MOUNT_F_EMPTY_PATH)
 		if errors.Is(err, unix.ENOENT) {
 			continue // not in this mount (procfs subset=pid)
@@ -99,11 +103,20 @@ func assembleOnStage(stageDir string, c *callerNS, pm newMount, files []mountFil
 // that joined it).
 func makeFSFor(c *callerNS, pm newMount) (int, error) {
 	if pm.FSType != "sysfs" {
-		return makeFS(pm, c.pid)
+		return makeFS(pm, c.pid, -1)
 	}
 	type result struct {
 		fd  int
 		err error
+	}
+	// The caller's /sys, looked up below its root from here (the host's
+	// mount namespace): a read-write sysfs may need its superblock.
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	sys, err := unix.Openat2(c.root, "sys", &how)
+	if err != nil {
+		sys = -1 // no /sys: no retry
+	} else {
+		defer unix.Close(sys)
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -112,7 +125,7 @@ func makeFSFor(c *callerNS, pm newMount) (int, error) {
 			done <- result{-1, fmt.Errorf("setns net: %w", err)}
 			return
 		}
-		fd, err := makeFS(pm, -1)
+		fd, err := makeFS(pm, -1, sys)
 		done <- result{fd, err}
 	}()
 	r := <-done

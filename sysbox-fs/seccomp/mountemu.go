@@ -253,18 +253,23 @@ func cloneFiles(files []mountFile, fstype string, rdonly bool) ([]int, error) {
 func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int, premade int) (int, error) {
 	mnt := premade
 	if mnt < 0 {
-		pidns := -1
+		pidns, sys := -1, -1
 		switch pm.FSType {
 		case "sysfs":
 			// sysfs shows the net devices of the mounter's net namespace.
 			if err := unix.Setns(c.net, unix.CLONE_NEWNET); err != nil {
 				return -1, fmt.Errorf("setns net: %w", err)
 			}
+			// The caller's /sys (this thread is chrooted to its root).
+			if fd, err := unix.Open("/sys", unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+				defer unix.Close(fd)
+				sys = fd
+			}
 		case "proc":
 			pidns = c.pid
 		}
 		var err error
-		if mnt, err = makeFS(pm, pidns); err != nil {
+		if mnt, err = makeFS(pm, pidns, sys); err != nil {
 			return -1, err
 		}
 	}
@@ -281,6 +286,53 @@ func buildFS(c *callerNS, pm newMount, files []mountFile, trees []int, premade i
 		}
 	}
 	return mnt, nil
+}
+
+// sysfsSuperblockWritable makes the superblock of the sysfs mounted at fd
+// (an O_PATH fd of the caller's /sys) read-write, leaving the mount itself
+// as it is (read-only for a container's /sys).
+//
+// Why: in a mount namespace of a user namespace, the kernel mounts a
+// sysfs read-write only if a sysfs already mounted there is: it counts as
+// read-only when its superblock is (mount_too_revealing), and the
+// runtime's `ro` mount of the container's /sys made the superblock of the
+// container's network namespace read-only. Every read-write sysfs, of any
+// network namespace (an inner privileged container's), is refused then.
+// Neither the container (a sysfs superblock belongs to the initial user
+// namespace: EPERM on `mount -o remount,rw /sys`) nor a host-root thread
+// in its mount namespace (the same check) can mount one; host root can
+// reconfigure the superblock (fspick). The container's /sys keeps its own
+// read-only flag; its files stay as writable as the kernel makes them for
+// a user-namespaced root (its network namespace's devices, nothing owned
+// by host root).
+func sysfsSuperblockWritable(fd int) error {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return fmt.Errorf("statfs /sys: %w", err)
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &stx); err != nil {
+		return fmt.Errorf("statx /sys: %w", err)
+	}
+	if sfs.Type != unix.SYSFS_MAGIC || stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 || stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return errors.New("/sys is no sysfs mount")
+	}
+	if sfs.Flags&unix.ST_RDONLY == 0 {
+		// neither the mount nor its superblock is read-only
+		return errors.New("/sys is read-write already")
+	}
+	fc, err := unix.Fspick(fd, "", unix.FSPICK_CLOEXEC|unix.FSPICK_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("fspick /sys: %w", err)
+	}
+	defer unix.Close(fc)
+	if err := unix.FsconfigSetFlag(fc, "rw"); err != nil {
+		return fmt.Errorf("fsconfig rw: %w", err)
+	}
+	if err := unix.FsconfigReconfigure(fc); err != nil {
+		return fmt.Errorf("reconfigure /sys superblock rw: %w", err)
+	}
+	return nil
 }
 
 // mountNew performs the caller's mount -t proc (sysfs) at target: a procfs

@@ -94,7 +94,7 @@ func procfsHelper(reply *os.File, args []string) error {
 	if err != nil {
 		return err
 	}
-	mnt, err := makeFS(pm, -1)
+	mnt, err := makeFS(pm, -1, -1)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,11 @@ func procfsHelper(reply *os.File, args []string) error {
 
 // makeFS makes a detached pm.FSType mount with pm's source, options and attributes. A
 // procfs is for the pid namespace pidns (an fd; -1: the caller's own).
-func makeFS(pm newMount, pidns int) (int, error) {
+//
+// A read-write sysfs refused with EPERM is tried again once the superblock
+// of the caller's /sys (sys: an O_PATH fd of it, -1 for none) is made
+// read-write (see sysfsSuperblockWritable).
+func makeFS(pm newMount, pidns, sys int) (int, error) {
 	fs, err := unix.Fsopen(pm.FSType, unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("fsopen %s: %w", pm.FSType, err)
@@ -135,6 +139,13 @@ func makeFS(pm newMount, pidns int) (int, error) {
 		return -1, fmt.Errorf("fsconfig create: %w", err)
 	}
 	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(pm.Attrs))
+	if errors.Is(err, unix.EPERM) && pm.FSType == "sysfs" && pm.Attrs&unix.MOUNT_ATTR_RDONLY == 0 && sys >= 0 {
+		// See sysfsSuperblockWritable: then the same context mounts.
+		if werr := sysfsSuperblockWritable(sys); werr != nil {
+			return -1, fmt.Errorf("fsmount: %w (%w)", err, werr)
+		}
+		mnt, err = unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(pm.Attrs))
+	}
 	if err != nil {
 		return -1, fmt.Errorf("fsmount: %w", err)
 	}

@@ -40,8 +40,8 @@ type Config struct {
 	Table handler.Table
 	// Host gives handlers the host's clock and /proc.
 	Host handler.Host
-	// Sys, when set, adds each container's /proc/sys and /sys files.
-	Sys *Sys
+	// SysFiles, when set, adds each container's /proc/sys and /sys files.
+	SysFiles *SysFilesConfig
 	// StateDir, when set, keeps a record of each container (record.go),
 	// from which a restarted daemon takes over the running containers.
 	StateDir string
@@ -59,7 +59,7 @@ type Config struct {
 type Server struct {
 	pb.UnimplementedSysFsServer
 	cfg Config
-	// sysctls is the emulated knobs the host has; nil without cfg.Sys.
+	// sysctls is the emulated knobs the host has; nil without cfg.SysFiles.
 	sysctls *sysctl.Table
 
 	mu         sync.Mutex
@@ -76,7 +76,7 @@ type container struct {
 	state atomic.Pointer[handler.Container]
 	// cgroups holds the container's cgroup files open; set by Register.
 	cgroups atomic.Pointer[handler.CgroupFiles]
-	// sysctl is the container's /proc/sys; nil without Config.Sys.
+	// sysctl is the container's /proc/sys; nil without Config.SysFiles.
 	sysctl *sysctl.Container
 	// extraPaths are the tree's paths besides the table's that the
 	// runtime mounts ("proc/sys").
@@ -158,8 +158,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("clean stale mounts: %w", err)
 	}
 	srv := &Server{cfg: cfg, containers: map[string]*container{}}
-	if cfg.Sys != nil {
-		srv.sysctls = sysctl.NewTable(cfg.Sys.Host, sysctl.Knobs())
+	if cfg.SysFiles != nil {
+		srv.sysctls = sysctl.NewTable(cfg.SysFiles.Host, sysctl.Knobs())
 	}
 	srv.restore()
 	return srv, nil
@@ -258,14 +258,14 @@ func (s *Server) mountTree(id string, o owner) (*container, error) {
 	c := &container{id: id, owner: o, preRegistered: s.cfg.Host.Now()}
 	c.state.Store(&handler.Container{ID: id, StartTime: s.cfg.Host.Now(), Host: s.cfg.Host})
 	dir := filepath.Join(s.cfg.MountRoot, id)
-	var extras []fusefs.Extra
-	if sys := s.cfg.Sys; sys != nil {
+	var customNodes []fusefs.CustomNode
+	if sys := s.cfg.SysFiles; sys != nil {
 		vals := sysctl.NewValues(s.sysctls, sys.Host)
 		c.sysctl = sysctl.NewContainer(vals, sys.Proc, sys.ProcDir, func() int { return c.view().InitPid })
 		vals.OnChange(func() { s.save(c) }) // a restarted daemon keeps the container's values
-		extras, c.extraPaths = s.sysExtras(id, c.sysctl, fusefs.Owner{UID: o.UID, GID: o.GID})
+		customNodes, c.extraPaths = s.sysNodes(id, c.sysctl, fusefs.Owner{UID: o.UID, GID: o.GID})
 	}
-	m, err := fusefs.New(dir, s.cfg.Table, c.view, log, fusefs.Options{Callers: fusefs.IDRange{UID: o.UID, GID: o.GID, Size: o.Size}}, extras...)
+	m, err := fusefs.New(dir, s.cfg.Table, c.view, log, fusefs.Options{Callers: fusefs.IDRange{UID: o.UID, GID: o.GID, Size: o.Size}}, customNodes...)
 	if err != nil {
 		c.release()
 		return nil, err

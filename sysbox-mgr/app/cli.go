@@ -71,7 +71,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			},
 			Action:       releaseAction,
 			OnUsageError: usageError,
-		}, dockerRuntimeCommand()},
+		}, dockerRuntimeCommand(), checkCommand()},
 		OnUsageError: usageError,
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,8 +123,8 @@ func checkRecord(l *state.Lease) error {
 	if !specialdir.ValidID(l.ID) {
 		return fmt.Errorf("lease id %q is not a valid container id", l.ID)
 	}
-	if l.Rootfs != "" && !filepath.IsAbs(l.Rootfs) {
-		return fmt.Errorf("lease %q: rootfs %q is not absolute", l.ID, l.Rootfs)
+	if err := checkPath("rootfs", l.Rootfs); err != nil {
+		return fmt.Errorf("lease %q: %w", l.ID, err)
 	}
 	return nil
 }
@@ -140,7 +141,10 @@ func checkID(id string) error {
 
 func checkPath(what, p string) error {
 	if p != "" && !filepath.IsAbs(p) {
-		return fmt.Errorf("%w: %s %q is not an absolute path", ErrInvalidArgument, what, p)
+		return fmt.Errorf("%w: %s %q is not absolute", ErrInvalidArgument, what, p)
+	}
+	if strings.ContainsRune(p, 0) {
+		return fmt.Errorf("%w: %s %q contains a NUL byte", ErrInvalidArgument, what, p)
 	}
 	return nil
 }

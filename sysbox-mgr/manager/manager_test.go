@@ -95,7 +95,17 @@ func TestConcurrentAllocsForDifferentIDsNeverOverlap(t *testing.T) {
 	}
 }
 
+// skipUnlessRootForSpecialDirs skips a test that creates a container's special dirs (ReqMounts,
+// or Register followed by a reconcile): they are chowned to the container's root ID.
+func skipUnlessRootForSpecialDirs(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the special dirs are chowned to the container's root ID")
+	}
+}
+
 func TestLeasesSurviveReload(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, 8)
 	m := newManager(t, cfg)
@@ -178,6 +188,7 @@ func TestPoolShrunkBelowLeasesIsRefused(t *testing.T) {
 }
 
 func TestRegisterUnregisterAndRelease(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	cfg := testConfig(t, t.TempDir(), 4)
 	m := newManager(t, cfg)
 	rootfs := t.TempDir()
@@ -239,6 +250,9 @@ func TestBadRequests(t *testing.T) {
 		{"ReqMounts before SubidAlloc", func() error { _, err := m.ReqMounts("nolease", "", nil); return err }, ErrNoLease},
 		{"unknown id Unregister", func() error { return m.Unregister("nobody", false) }, ErrNotFound},
 		{"empty id Unregister", func() error { return m.Unregister("", true) }, ErrInvalidArgument},
+		// The property FuzzManagerRequestChecks checks: no NUL in a path, no id too long for a dir name.
+		{"NUL in rootfs ReqMounts", func() error { _, err := m.ReqMounts("nolease", "/r\x00x", nil); return err }, ErrInvalidArgument},
+		{"id longer than a dir name Register", func() error { return m.Register(strings.Repeat("a", 251), "", "") }, ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,6 +307,7 @@ func TestFailedStateWriteLeavesNoLease(t *testing.T) {
 }
 
 func TestReaperReleasesContainersWhoseRootfsIsGone(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	cfg := testConfig(t, t.TempDir(), 8)
 	m := newManager(t, cfg)
 	base := t.TempDir()
@@ -353,6 +368,7 @@ func TestReaperReleasesContainersWhoseRootfsIsGone(t *testing.T) {
 }
 
 func TestReconcileAtStartReapsAndSweepsOrphanDirs(t *testing.T) {
+	skipUnlessRootForSpecialDirs(t)
 	cfg := testConfig(t, t.TempDir(), 8)
 	m := newManager(t, cfg)
 	base := t.TempDir()

@@ -56,15 +56,18 @@ const (
 	// tmpPrefix marks a dir being seeded: it becomes <id> by rename once
 	// complete, so a crash never leaves a half-copied dir in use.
 	tmpPrefix = ".tmp-"
+	// maxIDLen keeps both <id> and tmpPrefix+<id> within NAME_MAX (255
+	// bytes), so that a valid id can always name its dirs.
+	maxIDLen = 255 - len(tmpPrefix)
 	// maxDaemonJSON bounds how much of an image's daemon.json is read.
 	maxDaemonJSON = 1 << 20
 )
 
 // ValidID reports whether id is usable as a directory name here: runc's
-// id alphabet (letters, digits, _ + - .), no leading dot, at most 1024
-// bytes.
+// id alphabet (letters, digits, _ + - .), no leading dot, at most
+// maxIDLen (250) bytes.
 func ValidID(id string) bool {
-	if id == "" || len(id) > 1024 || id[0] == '.' {
+	if id == "" || len(id) > maxIDLen || id[0] == '.' {
 		return false
 	}
 	for _, r := range id {

@@ -369,6 +369,9 @@ func TestValidID(t *testing.T) {
 		"0123456789abcdef": true, "my_box-1.2+x": true,
 		"": false, ".": false, "..": false, ".hidden": false, "a/b": false, "../x": false, "a b": false,
 		strings.Repeat("a", 1025): false,
+		// Ids up to 1024 bytes were accepted (FuzzManagerRequestChecks checks this), but
+		// ".tmp-<id>" must fit NAME_MAX for the dir to be seeded.
+		strings.Repeat("a", 250): true, strings.Repeat("a", 251): false,
 	} {
 		if ValidID(id) != want {
 			t.Errorf("ValidID(%q) = %v", id, !want)

@@ -139,10 +139,8 @@ func replay(path string, f *File) (int, error) {
 		if len(line) == 0 {
 			continue
 		}
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
 		var op Op
-		if err := dec.Decode(&op); err != nil || (op.Put == nil) == (op.Del == "") || (op.Put != nil && op.Put.ID == "") {
+		if err := decodeStrict(line, &op); err != nil || (op.Put == nil) == (op.Del == "") || (op.Put != nil && op.Put.ID == "") {
 			return 0, fmt.Errorf("state journal %s is corrupt at line %d", jp, lineNo+1)
 		}
 		n++

@@ -72,7 +72,9 @@ func TestJournalTornTailIsIgnoredButCorruptLineIsAnError(t *testing.T) {
 	if n != 1 || len(f.Leases) != 1 || f.Leases[0].ID != "a" {
 		t.Fatalf("torn tail: %+v (%d)", f.Leases, n)
 	}
-	for _, bad := range []string{"garbage\n", `{"put":{"id":"x"},"del":"y"}` + "\n", `{}` + "\n", `{"put":{"uid":1}}` + "\n", `{"put":{"id":"x","bogus":1}}` + "\n"} {
+	for _, bad := range []string{"garbage\n", `{"put":{"id":"x"},"del":"y"}` + "\n", `{}` + "\n", `{"put":{"uid":1}}` + "\n", `{"put":{"id":"x","bogus":1}}` + "\n",
+		// Two entries or junk on one line: only the first entry used to be applied.
+		`{"del":"x"}{"del":"y"}` + "\n", `{"del":"x"} junk` + "\n", `{"del":"x"}}` + "\n"} {
 		mustT(t, os.WriteFile(JournalPath(path), []byte(`{"del":"a"}`+"\n"+bad+`{"del":"a"}`+"\n"), 0o600))
 		if _, _, err := LoadAll(path); err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), JournalPath(path)) {
 			t.Errorf("journal line %q: got %v, want an error naming the journal and line 2", bad, err)

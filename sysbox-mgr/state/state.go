@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/sysboxd/sysboxd/internal/atomicfile"
 )
 
 // Version is the state file format this code reads and writes.
@@ -58,14 +60,9 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f File
-	if err := dec.Decode(&f); err != nil {
+	if err := decodeStrict(data, &f); err != nil {
 		return nil, fmt.Errorf("state file %s is corrupt: %w", path, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("state file %s is corrupt: trailing data after the JSON object", path)
 	}
 	if f.Version != Version {
 		return nil, fmt.Errorf("state file %s has version %d, this sysbox-mgr reads version %d", path, f.Version, Version)
@@ -83,6 +80,20 @@ func Load(path string) (*File, error) {
 	return &f, nil
 }
 
+// decodeStrict decodes the one JSON value data holds into v: unknown fields
+// and anything but white space after the value are errors.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
 // Save writes f to path atomically and durably, then empties the
 // journal (f must hold every change in it).
 func Save(path string, f *File) error {
@@ -95,31 +106,11 @@ func Save(path string, f *File) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temp state file: %w", err)
+	// renameio (under atomicfile) fsyncs the file before the rename; the
+	// directory is synced below, so that the rename itself is durable.
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
+		return err
 	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmpName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmpName, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("replace state file: %w", err)
-	}
-	ok = true
 	if err := syncDir(dir); err != nil {
 		return err
 	}

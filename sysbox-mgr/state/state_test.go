@@ -54,6 +54,8 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 		{"lease without id", `{"version":1,"leases":[{"uid":1}]}`, "no id"},
 		{"duplicate id", `{"version":1,"leases":[{"id":"a"},{"id":"a"}]}`, "listed twice"},
 		{"trailing data", `{"version":1,"leases":[]} {}`, "trailing"},
+		// json.Decoder.More does not see a stray closing bracket (FuzzLoadAll's property).
+		{"trailing bracket", `{"version":1,"leases":[]}}`, "trailing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

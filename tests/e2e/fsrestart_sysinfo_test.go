@@ -4,10 +4,14 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	ipc "github.com/sysboxd/sysboxd/sysbox-ipc"
 	"github.com/sysboxd/sysboxd/sysbox-ipc/mgrclient"
@@ -72,6 +76,24 @@ func loopAdvances(t *testing.T, id, when string, by int) {
 	}
 }
 
+// sysinfoWaiting reports whether a process of container id is inside
+// sysinfo(2) (/proc/<pid>/syscall starts with its number): with sysbox-fs
+// down, the trapped call waits there for the next agent.
+func sysinfoWaiting(t *testing.T, id string) bool {
+	t.Helper()
+	procs := readFile(t, filepath.Join(hostCgroupDir(t, id, "pids"), "cgroup.procs"))
+	for _, pid := range strings.Fields(procs) {
+		b, err := os.ReadFile("/proc/" + pid + "/syscall")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 && f[0] == strconv.Itoa(unix.SYS_SYSINFO) {
+			return true
+		}
+	}
+	return false
+}
+
 // keptFor is how many notify fds sysbox-mgr keeps for container id.
 func keptFor(t *testing.T, id string) int {
 	t.Helper()
@@ -118,7 +140,7 @@ func TestSysboxFsRestartKeepsTrappedSysinfoWorking(t *testing.T) {
 			when = "after kill -9 and start"
 		}
 		stopFs(t, sig)
-		time.Sleep(time.Second) // the loop's next free waits meanwhile
+		waitFor(t, 10*time.Second, when+": a sysinfo call in the container to wait for sysbox-fs", func() bool { return sysinfoWaiting(t, id) })
 		startDaemons(t)
 		loopAdvances(t, id, when, 3)
 		if n := keptFor(t, id); n < 1 {

@@ -180,6 +180,21 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
+// holdsFor checks cond every 50 ms for the whole of d and fails the test
+// the first time it does not hold: for what must not happen, where no
+// event marks the end of the wait.
+func holdsFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if !cond() {
+			t.Fatalf("%s did not hold for %s", what, d)
+		}
+	}
+	if !cond() {
+		t.Fatalf("%s did not hold for %s", what, d)
+	}
+}
+
 // mountsUnder lists mount points at or below dir (host mount namespace).
 func mountsUnder(t *testing.T, dir string) []string {
 	t.Helper()

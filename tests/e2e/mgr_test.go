@@ -5,6 +5,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -132,10 +133,19 @@ func TestStopStartKeepsRangeAndInnerDockerData(t *testing.T) {
 		}
 	}
 
+	canary := startSys(t)
+	canaryFull := fullID(t, canary)
+	merged := inspect(t, id, "{{.GraphDriver.Data.MergedDir}}")
 	docker(t, "stop", "-t", "1", id)
-	// Docker removes the layer's merged dir at stop: give the reaper
-	// (every 2 s) time to take that for a removal, which it must not.
-	time.Sleep(5 * time.Second)
+	// Docker removes the layer's merged dir at stop; the reaper must not
+	// take that for a removal. Once it is gone, remove another container:
+	// the reaper pass that releases that one also looked at this one.
+	waitFor(t, 10*time.Second, "docker to remove "+merged+" at stop", func() bool {
+		_, err := os.Stat(merged)
+		return errors.Is(err, os.ErrNotExist)
+	})
+	docker(t, "rm", "-f", canary)
+	waitReleased(t, canaryFull)
 	if l, ok := mgrLeases(t)[full]; !ok || l.GetRunning() {
 		t.Fatalf("stopped container's lease: %+v (held %v), want held and not running", l, ok)
 	}

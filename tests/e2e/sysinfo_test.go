@@ -67,7 +67,9 @@ func TestUptimeIsTheContainersUptime(t *testing.T) {
 
 func TestExecProcessGetsTheContainersSysinfo(t *testing.T) {
 	id := startSys(t, "--memory", "128m")
-	time.Sleep(1100 * time.Millisecond) // an uptime of at least 1 s
+	waitFor(t, 10*time.Second, "the container's uptime to reach 1 s", func() bool {
+		return uptimeOf(t, docker(t, "exec", id, "cat", "/proc/uptime")) >= 1
+	})
 	if mem := freeMem(t, docker(t, "exec", id, "free", "-m")); mem[0] != 128 {
 		t.Errorf("exec'd free: total %d MiB, want 128", mem[0])
 	}

@@ -86,17 +86,22 @@ recipe_hash() {
 	} | sha256sum | cut -c1-16
 }
 
-# debian_mirror prints the Debian mirror the host's apt uses (SYSBOX_DEBIAN_MIRROR overrides).
+# debian_mirror prints the Debian mirror for $SUITE (SYSBOX_DEBIAN_MIRROR overrides): the first
+# enabled "deb" source of $SUITE with component main in the host's apt configuration, as apt
+# itself reads it (one-line sources.list entries and deb822 .sources files alike). Fails when
+# there is none: a guessed mirror could be one this host cannot reach.
 debian_mirror() {
-	local m=${SYSBOX_DEBIAN_MIRROR:-}
-	if [ -z "$m" ]; then
-		m=$(grep -hsE '^URIs:.*/debian/?$' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}')
+	if [ -n "${SYSBOX_DEBIAN_MIRROR:-}" ]; then
+		echo "$SYSBOX_DEBIAN_MIRROR"
+		return
 	fi
-	if [ -z "$m" ]; then
-		m=$(grep -hsE "^deb .*/debian/? ${SUITE}( |$)" /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
-			head -n1 | awk '{print $2}')
-	fi
-	echo "${m:-http://deb.debian.org/debian}"
+	local targets m
+	# shellcheck disable=SC2016 # $(...) here is apt's format syntax, not the shell's
+	targets=$(apt-get indextargets --no-release-info --format '$(TARGET_OF) $(REPO_URI) $(RELEASE) $(COMPONENT)') ||
+		die "apt-get indextargets failed: cannot read the apt sources"
+	m=$(awk -v suite="$SUITE" '$1 == "deb" && $3 == suite && $4 == "main" { print $2; exit }' <<<"$targets")
+	[ -n "$m" ] || die "no Debian mirror in the apt sources: none has \"deb URI $SUITE main\" (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list or *.sources); add one or set SYSBOX_DEBIAN_MIRROR"
+	echo "${m%/}"
 }
 
 # run_logged LOG CMD... runs a command with its output in LOG; on failure shows the tail.

@@ -109,6 +109,9 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 	if err := syscont.CheckNamespacePaths(spec, statNamespace); err != nil {
 		return nil, err
 	}
+	if opts.EngineIDMappings {
+		return nil, engineMappingsRefused(spec)
+	}
 	p.rootPropagation = syscont.DeferredRootPropagation(spec)
 	defer func() {
 		if retErr != nil {
@@ -183,6 +186,22 @@ func Prepare(ctx context.Context, cfg Config, mgr Mgr, fs Fs, spec *specs.Spec) 
 	spec.Root.Path = rs.Path
 	cfg.Log.WithField("rootfs", rs.Path).Debugf("rootfs presented ID-mapped (%s)", rs.Kind)
 	return p, nil
+}
+
+// engineMappingsRefused is create's answer to a spec that brings its own
+// uid/gid mappings, as Docker's userns-remap makes: the spec would be fine
+// (syscont keeps valid engine mappings), but the rest of the runtime works
+// with sysbox-mgr's lease only. The rootfs is presented ID-mapped with the
+// leased range (an engine-chowned rootfs, owned by the engine's range,
+// then fails with EOVERFLOW: "value too large for defined data type"),
+// sysbox-fs serves its files as the lease's root, and sysbox-mgr makes the
+// special dirs (/var/lib/docker...) for the lease. It is refused before
+// anything is leased, naming the Docker setting.
+func engineMappingsRefused(spec *specs.Spec) error {
+	return fmt.Errorf("%w: the spec brings its own uid/gid mappings (uid %v, gid %v), as Docker's "+
+		"\"userns-remap\" (daemon.json) or --userns-remap makes them; sysbox-runc gives every system "+
+		"container an exclusive id range of its own instead: turn userns-remap off",
+		syscont.ErrNotSupported, spec.Linux.UIDMappings, spec.Linux.GIDMappings)
 }
 
 func (p *Prepared) mapping() idmap.Mapping {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -98,6 +99,24 @@ func TestPrepareRefusesBadSpecBeforeAskingAnyDaemon(t *testing.T) {
 	_, err := Prepare(context.Background(), testConfig(t), mgr, fs, spec)
 	if !errors.Is(err, syscont.ErrBadOption) {
 		t.Fatalf("err = %v, want ErrBadOption", err)
+	}
+	if len(mgr.calls)+len(fs.calls) != 0 {
+		t.Fatalf("daemons were called: mgr %v fs %v", mgr.calls, fs.calls)
+	}
+}
+
+// TestPrepareRefusesEngineMappingsBeforeLeasing: a spec with Docker's
+// userns-remap mappings (0 -> 100000, 65536 ids) is refused with an error
+// naming the Docker setting, before sysbox-mgr leases anything.
+func TestPrepareRefusesEngineMappingsBeforeLeasing(t *testing.T) {
+	mgr, fs := &fakeMgr{}, &fakeFs{}
+	spec := testSpec(t.TempDir())
+	remap := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	spec.Linux.UIDMappings, spec.Linux.GIDMappings = remap, remap
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	_, err := Prepare(context.Background(), testConfig(t), mgr, fs, spec)
+	if !errors.Is(err, syscont.ErrNotSupported) || !strings.Contains(err.Error(), "userns-remap") {
+		t.Fatalf("err = %v, want ErrNotSupported naming userns-remap", err)
 	}
 	if len(mgr.calls)+len(fs.calls) != 0 {
 		t.Fatalf("daemons were called: mgr %v fs %v", mgr.calls, fs.calls)

@@ -68,6 +68,12 @@ func TestPrepareOverlayOnARealDockerContainerKeepsDockersLayerFormat(t *testing.
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
+	// Docker reads and writes the container's files through merged
+	// (docker cp, docker diff): our overlay must be there, not only at the
+	// staging dir.
+	if info, err := mountAt(merged); err != nil || info == nil || !strings.Contains(info.VFSOptions, "upperdir="+stagedUpperName+"/") {
+		t.Fatalf("after Prepare, merged holds %+v (%v), want our overlay", info, err)
+	}
 	out := runShellInContainer(t, s.Path, "/bin/sh", `
 id -u
 stat -c '%u:%g %a' /etc/passwd /usr/bin/passwd

@@ -58,10 +58,15 @@ func parseOverlayOptions(superOpts string) (*overlayConfig, error) {
 			}
 			cfg.Lowers = append(cfg.Lowers, lowers...)
 			cfg.Datas = append(cfg.Datas, datas...)
-		case "lowerdir+":
-			cfg.Lowers = append(cfg.Lowers, value)
-		case "datadir+":
-			cfg.Datas = append(cfg.Datas, value)
+		case "lowerdir+", "datadir+":
+			if value == "" {
+				return nil, fmt.Errorf("overlay option %q: empty layer", opt)
+			}
+			if key == "lowerdir+" {
+				cfg.Lowers = append(cfg.Lowers, value)
+			} else {
+				cfg.Datas = append(cfg.Datas, value)
+			}
 		case "upperdir":
 			cfg.Upper = unescapeBackslash(value)
 		case "workdir":

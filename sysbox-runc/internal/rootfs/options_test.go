@@ -107,6 +107,9 @@ func TestParseOverlayOptionsRejectsIncompleteOverlays(t *testing.T) {
 		"rw,lowerdir=/l,upperdir=/u",
 		"rw,lowerdir=:/l",
 		"rw,lowerdir=/l:",
+		// Found by FuzzParseOverlayOptions: an empty layer of the new mount API's form.
+		"rw,lowerdir+=",
+		"rw,lowerdir+=/l,datadir+=",
 	} {
 		if _, err := parseOverlayOptions(opts); err == nil {
 			t.Errorf("parseOverlayOptions(%q) succeeded", opts)

@@ -212,6 +212,18 @@ func newDockerLayout(t *testing.T) *dockerLayout {
 	t.Helper()
 	root := filepath.Join(testDir(t), "overlay2")
 	d := &dockerLayout{root: root, shortBase: "BASE7QX2", shortMid: "MID4K9PL", containerLayerDirName: "c0ffee"}
+	// Docker's data dir sits on a shared mount on most hosts (systemd makes /
+	// shared): clones of its dirs are peers of it, which Prepare must survive.
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(root, root, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
+	if err := unix.Mount("", root, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
 	for _, layer := range []string{"base1234", "mid5678"} {
 		if err := os.MkdirAll(filepath.Join(root, layer, "diff"), 0o755); err != nil {
 			t.Fatal(err)

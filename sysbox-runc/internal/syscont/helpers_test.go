@@ -27,7 +27,7 @@ func kernelCaps() []string {
 
 const testContainerID = "0123456789abcdef"
 
-// testVirtualFiles are what sysbox-fs serves (ARCHITECTURE.md section 5).
+// testVirtualFiles are what sysbox-fs serves (docs/design.md, "sysbox-fs").
 func testVirtualFiles() []VirtualFile {
 	var vfs []VirtualFile
 	for _, d := range []string{

@@ -1,6 +1,7 @@
 package syscont
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 
@@ -35,12 +36,14 @@ func TrappedSyscalls() []string {
 // profile (--privileged downgraded, seccomp=unconfined) gets one that allows everything
 // else (default action ALLOW, the native architectures), so that the trap is always there.
 //
+// A spec that names another agent (its own listenerPath) never gets here: checkSeccompListener
+// refuses it in Validate.
+//
 // A syscall is trapped only where the profile allows it unconditionally (an ALLOW or LOG rule
 // without arguments, or no rule and an ALLOW or LOG default), or where it is one of
 // SystemSyscalls, which the "seccomp" step allows whatever the profile says: its name moves
 // from every rule to one NOTIFY rule. A profile that denies another syscall, or allows it
-// only for some arguments, keeps its own decision. A profile that already names another agent (its own listenerPath) is left
-// alone with a warning: libcontainer hands the fd to a single agent.
+// only for some arguments, keeps its own decision.
 //
 // Runs before "seccomp", which then adds SystemSyscalls to a profile created here (redundant
 // with the ALLOW default; libcontainer skips such rules), so that Transform stays idempotent.
@@ -50,9 +53,8 @@ func stepSeccompNotify(s *specs.Spec, _ Options, in Inputs) error {
 		sc = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: nativeSeccompArchs()}
 		s.Linux.Seccomp = sc
 	}
-	if sc.ListenerPath != "" && sc.ListenerPath != SeccompAgentSocket {
-		in.warn("the seccomp profile hands syscalls to its own agent (%s): %v not virtualized", sc.ListenerPath, TrappedSyscalls())
-		return nil
+	if err := checkSeccompListener(s); err != nil {
+		return err
 	}
 	var trap []string
 	trapped := false
@@ -81,6 +83,24 @@ func stepSeccompNotify(s *specs.Spec, _ Options, in Inputs) error {
 	}
 	if trapped {
 		sc.ListenerPath = SeccompAgentSocket
+	}
+	return nil
+}
+
+// checkSeccompListener refuses a seccomp profile that hands syscalls to an agent of the
+// engine's own (linux.seccomp.listenerPath). libcontainer gives each process's notify fd to
+// a single agent, and a system container's must be sysbox-fs's: its traps on mount, umount2
+// and move_mount are what keep the virtual /proc and /sys files from being unmounted to
+// uncover the host's, and sysinfo answers with the container's figures. Chaining a second
+// agent (sysbox-fs forwarding the syscalls it does not handle) is not implemented.
+func checkSeccompListener(s *specs.Spec) error {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return nil
+	}
+	if p := s.Linux.Seccomp.ListenerPath; p != "" && p != SeccompAgentSocket {
+		return fmt.Errorf("%w: linux.seccomp.listenerPath %q: the seccomp notify fd of a system container "+
+			"goes to sysbox-fs's agent (it traps %v to protect and virtualize /proc and /sys), and a second "+
+			"agent cannot be chained", ErrNotSupported, p, TrappedSyscalls())
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package syscont
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -120,12 +121,6 @@ func TestStepSeccompNotify(t *testing.T) {
 				Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpNotEqual}}}, notifyMounts}},
 		},
 		{
-			name: "the engine's own agent: left alone, with a warning",
-			in:   &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/other.sock"},
-			want: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/other.sock"},
-			warn: "/run/other.sock",
-		},
-		{
 			name: "already trapped: unchanged",
 			in: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: SeccompAgentSocket,
 				Syscalls: []specs.LinuxSyscall{allow("read"), notifyAll}},
@@ -181,5 +176,40 @@ func TestProfileAddedForPrivilegedAllowsTheSystemSyscalls(t *testing.T) {
 		if r.Action == specs.ActNotify && !slices.Equal(r.Names, TrappedSyscalls()) {
 			t.Errorf("notify rule %v, want %v", r.Names, TrappedSyscalls())
 		}
+	}
+}
+
+// TestSeccompListenerOfTheEngineIsRefused: a profile naming an agent of its own
+// (linux.seccomp.listenerPath) is refused by Validate, with an error naming the field,
+// instead of losing sysbox-fs's traps (or the engine's agent) without a word.
+func TestSeccompListenerOfTheEngineIsRefused(t *testing.T) {
+	tests := []struct {
+		name     string
+		listener string
+		refused  bool
+	}{
+		{"another agent", "/run/other.sock", true},
+		{"sysbox-fs's own (a spec transformed before)", SeccompAgentSocket, false},
+		{"none", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := minimalSpec()
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: tc.listener}
+			_, err := Validate(s, Options{SysContMode: true})
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "linux.seccomp.listenerPath") ||
+				!strings.Contains(err.Error(), tc.listener) {
+				t.Fatalf("Validate: err = %v, want ErrNotSupported naming linux.seccomp.listenerPath and %s", err, tc.listener)
+			}
+			if err := stepSeccompNotify(s, Options{}, Inputs{}); !errors.Is(err, ErrNotSupported) {
+				t.Fatalf("stepSeccompNotify: err = %v, want ErrNotSupported", err)
+			}
+		})
 	}
 }

@@ -91,6 +91,9 @@ func Validate(s *specs.Spec, defaults Options) (Options, error) {
 		if err := checkEngineMappings(s); err != nil {
 			return Options{}, err
 		}
+		if err := checkSeccompListener(s); err != nil {
+			return Options{}, err
+		}
 		o.EngineIDMappings = len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0
 	}
 	s.Process.Env = env

@@ -9,8 +9,8 @@ import (
 	"github.com/sysboxd/sysboxd/sysbox-fs/sysctl"
 )
 
-// Sys configures the per-container /proc/sys and /sys files.
-type Sys struct {
+// SysFilesConfig configures the per-container /proc/sys and /sys files.
+type SysFilesConfig struct {
 	// Proc is the procfs pass-through sysctl files are opened through
 	// (sysctl.OpenProc("/proc")).
 	Proc *sysctl.Proc
@@ -32,34 +32,34 @@ const (
 	hashsize    = "sys/module/nf_conntrack/parameters/hashsize"
 )
 
-// sysExtras builds one container's /proc/sys and /sys nodes, and the
+// sysNodes builds one container's /proc/sys and /sys nodes, and the
 // paths the runtime mounts (inside the tree, e.g. "proc/sys").
-func (s *Server) sysExtras(id string, sc *sysctl.Container, owner fusefs.Owner) ([]fusefs.Extra, []string) {
-	cfg := s.cfg.Sys
-	extras := []fusefs.Extra{fusefs.SysctlDir("proc/sys", sc, owner)}
+func (s *Server) sysNodes(id string, sc *sysctl.Container, owner fusefs.Owner) ([]fusefs.CustomNode, []string) {
+	cfg := s.cfg.SysFiles
+	customNodes := []fusefs.CustomNode{fusefs.SysctlDir("proc/sys", sc, owner)}
 	paths := []string{"proc/sys"}
 	host := func(p string) string { return filepath.Join(cfg.SysDir, filepath.FromSlash(p[len("sys/"):])) }
 	// The file itself must exist: a host whose firmware gives no SMBIOS
 	// UUID has the dmi/id directory without product_uuid.
 	if isRegular(host(productUUID)) {
 		uuid := []byte(sysctl.ProductUUID(id) + "\n")
-		extras = append(extras, fusefs.ValueFile(productUUID, 0o400, owner,
+		customNodes = append(customNodes, fusefs.ValueFile(productUUID, 0o400, owner,
 			func() ([]byte, error) { return uuid, nil }, nil))
 		paths = append(paths, productUUID)
 	}
 	if isRegular(host(hashsize)) {
 		v := sysctl.NewValue(host(hashsize), sysctl.IntVec{Fields: 1, Min: 1, Max: math.MaxInt32})
-		extras = append(extras, fusefs.ValueFile(hashsize, 0o600, owner, v.Read, v.Write))
+		customNodes = append(customNodes, fusefs.ValueFile(hashsize, 0o600, owner, v.Read, v.Write))
 		paths = append(paths, hashsize)
 	}
 	for _, d := range sysDirs {
 		p := "sys/kernel/" + d
 		if isDir(host(p)) {
-			extras = append(extras, fusefs.EmptyDir(p, owner))
+			customNodes = append(customNodes, fusefs.EmptyDir(p, owner))
 			paths = append(paths, p)
 		}
 	}
-	return extras, paths
+	return customNodes, paths
 }
 
 func isDir(p string) bool {

@@ -56,7 +56,7 @@ func TestPreRegisterServesProcSysAndTheSysFilesTheHostHas(t *testing.T) {
 	srv, err := New(Config{
 		MountRoot: filepath.Join(base, "mnt"), Table: handler.Table{"proc/uptime": handler.Uptime{}},
 		Host: fakeHost(t, clock, 2), Log: testLog(t),
-		Sys: &Sys{Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: filepath.Join(procDir, "sys")}, SysDir: sysDir},
+		SysFiles: &SysFilesConfig{Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: filepath.Join(procDir, "sys")}, SysDir: sysDir},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestPreRegisterOffersNoProductUUIDWhenTheHostHasNone(t *testing.T) {
 	srv, err := New(Config{
 		MountRoot: filepath.Join(base, "mnt"), Table: handler.Table{"proc/uptime": handler.Uptime{}},
 		Host: fakeHost(t, newFakeClock(time.Now()), 2), Log: testLog(t),
-		Sys: &Sys{Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: filepath.Join(procDir, "sys")}, SysDir: sysDir},
+		SysFiles: &SysFilesConfig{Proc: proc, ProcDir: "/proc", Host: sysctl.Host{Dir: filepath.Join(procDir, "sys")}, SysDir: sysDir},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,11 +12,11 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// Extra is a node of the tree that is not a read-only handler file: a
+// CustomNode is a node of the tree that is not a read-only handler file: a
 // directory served by its own node types (the container's /proc/sys), a
 // small writable value file or an empty directory. New places each at its
 // Path, creating the directories above it.
-type Extra struct {
+type CustomNode struct {
 	// Path inside the tree: "proc/sys".
 	Path string
 	dir  bool
@@ -29,9 +29,9 @@ type Owner struct {
 	UID, GID uint32
 }
 
-// addExtras places the extras under root.
-func addExtras(ctx context.Context, root *fs.Inode, t *tree, extras []Extra) {
-	for _, e := range extras {
+// addCustomNodes places the custom nodes under root.
+func addCustomNodes(ctx context.Context, root *fs.Inode, t *tree, customNodes []CustomNode) {
+	for _, e := range customNodes {
 		parent := root
 		dir, name := path.Split(e.Path)
 		for _, comp := range splitPath(dir) {
@@ -210,8 +210,8 @@ var (
 
 // ValueFile is a file at p whose content read generates and write (nil
 // for none) replaces, with permission bits mode, owned by owner.
-func ValueFile(p string, mode uint32, owner Owner, read func() ([]byte, error), write func([]byte) error) Extra {
-	return Extra{Path: p, node: func(t *tree) fs.InodeEmbedder {
+func ValueFile(p string, mode uint32, owner Owner, read func() ([]byte, error), write func([]byte) error) CustomNode {
+	return CustomNode{Path: p, node: func(t *tree) fs.InodeEmbedder {
 		return &valueFile{tree: t, path: p, mode: mode, owner: owner, read: read, write: write}
 	}}
 }
@@ -260,8 +260,8 @@ type emptyDir struct {
 var _ fs.NodeGetattrer = (*emptyDir)(nil)
 
 // EmptyDir is an empty directory at p, 0555, owned by owner.
-func EmptyDir(p string, owner Owner) Extra {
-	return Extra{Path: p, dir: true, node: func(t *tree) fs.InodeEmbedder {
+func EmptyDir(p string, owner Owner) CustomNode {
+	return CustomNode{Path: p, dir: true, node: func(t *tree) fs.InodeEmbedder {
 		return &emptyDir{tree: t, owner: owner}
 	}}
 }
