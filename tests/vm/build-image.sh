@@ -56,6 +56,7 @@ deb_depends() {
 package_list() {
 	local deb=$1
 	{
+		# shellcheck disable=SC2086 # a list of package names
 		printf '%s\n' $BASE_PACKAGES
 		if [ -n "$deb" ]; then deb_depends "$deb"; fi
 	} | sort -u
@@ -86,6 +87,7 @@ configure_guest() {
 	printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$root/etc/systemd/network/20-wired.network"
 	: >"$root/etc/resolv.conf"
 	# root logs in with the build's key only.
+	# shellcheck disable=SC2174 # /root exists: only .ssh is made
 	mkdir -p -m 0700 "$root/root/.ssh"
 	install -m 0600 "$pubkey" "$root/root/.ssh/authorized_keys"
 	printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' \

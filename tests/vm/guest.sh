@@ -212,7 +212,7 @@ leftovers() {
 		[ -e "$p" ] && echo "$p exists"
 	done
 	systemctl list-unit-files --no-legend 'sysbox*' 2>/dev/null | sed 's/^/unit /'
-	ls /etc/systemd/system /lib/systemd/system 2>/dev/null | grep -i sysbox | sed 's/^/unit file /'
+	find /etc/systemd/system /lib/systemd/system -iname '*sysbox*' 2>/dev/null | sed 's/^/unit file /'
 	jq -e '.runtimes["sysbox-runc"]' /etc/docker/daemon.json >/dev/null 2>&1 && echo "sysbox-runc still in /etc/docker/daemon.json"
 	grep -E 'sysbox' /proc/self/mountinfo | awk '{print "mount " $5}'
 	pgrep -a -f 'sysbox-(mgr|fs)' | sed 's/^/process /'
