@@ -7,6 +7,7 @@
 #   guest.sh host              kernel, cgroup v2, AppArmor, product_uuid, Docker's defaults
 #   guest.sh images            docker import of the test images in $SHARE/images
 #   guest.sh install DEB       apt install ./DEB, the units active, the runtime registered
+#   guest.sh unit              the kernel-facing unit test binaries (run.sh's UNIT_PKGS)
 #   guest.sh e2e RE [LATE]     the e2e test binary, go test -v output (LATE: uptime tests)
 #   guest.sh upgrade DEB       a newer .deb under a running system container
 #   guest.sh denied            apparmor="DENIED" lines in the kernel log
@@ -142,6 +143,19 @@ step_e2e() {
 	return $rc
 }
 
+# step_unit: the kernel-facing unit test binaries the host built (run.sh's UNIT_PKGS), as
+# root, each from a directory of its own.
+step_unit() {
+	local t dir rc=0
+	for t in "$SHARE"/unit/*.test; do
+		dir=/root/unit/$(basename "$t" .test)
+		mkdir -p "$dir"
+		echo "    $(basename "$t")"
+		(cd "$dir" && "$t" -test.v -test.count=1 -test.timeout 5m 2>&1) || rc=1
+	done
+	return $rc
+}
+
 run_tests() {
 	local rc
 	echo "    go test -v -run '$1' (SYSBOX_E2E_SLOW=${SYSBOX_E2E_SLOW:-4})"
@@ -242,11 +256,12 @@ host) step_host ;;
 images) step_images ;;
 install) step_install "$1" ;;
 e2e) step_e2e "$1" "${2:-}" || failed=1 ;;
+unit) step_unit || failed=1 ;;
 upgrade) step_upgrade "$1" ;;
 denied) step_denied ;;
 remove-purge) step_remove_purge ;;
 *)
-	echo "usage: ${0##*/} host|images|install DEB|e2e RE [LATE]|upgrade DEB|denied|remove-purge" >&2
+	echo "usage: ${0##*/} host|images|install DEB|unit|e2e RE [LATE]|upgrade DEB|denied|remove-purge" >&2
 	exit 2
 	;;
 esac

@@ -224,6 +224,21 @@ if $build_ok; then
 		build_ok=false
 	fi
 fi
+# Unit tests that act on the kernel (mounts, ID-mapping, namespaces, seccomp, cgroups), run
+# as root in the guest too: there they meet kernel 6.1, cgroup v2 and AppArmor for real.
+UNIT_PKGS=(internal/idmap internal/mountns internal/mountstage sysbox-runc/internal/rootfs
+	sysbox-runc/internal/lifecycle sysbox-fs/seccomp sysbox-mgr/preflight)
+if $build_ok; then
+	rm -rf "$SHARE/unit" && mkdir -p "$SHARE/unit"
+	for pkg in "${UNIT_PKGS[@]}"; do
+		if ! nice -n 10 go test -c -tags seccomp -o "$SHARE/unit/${pkg//\//_}.test" "./$pkg" >>"$WORK/log/e2e-build.log" 2>&1; then
+			log_tail "$WORK/log/e2e-build.log" 30
+			record build FAIL 0 "go test -c ./$pkg failed"
+			build_ok=false
+			break
+		fi
+	done
+fi
 images=(busybox debian-docker debian-systemd)
 if $build_ok && ! nice -n 10 tests/images/build.sh --export "$SHARE/images" "${images[@]}"; then
 	record build FAIL 0 "tests/images/build.sh --export failed"
@@ -419,6 +434,7 @@ if $booted; then
 	installed=false
 	guest_step install 300 install "/mnt/share/$(basename "${debs[0]}")" && installed=true
 	if ! $boot_only; then
+		guest_step unit 600 unit
 		if $installed; then
 			guest_step e2e 1500 e2e "$e2e_run" "$late_run"
 		else
