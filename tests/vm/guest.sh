@@ -9,6 +9,7 @@
 #   guest.sh install DEB       apt install ./DEB, the units active, the runtime registered
 #   guest.sh unit              the kernel-facing unit test binaries (run.sh's UNIT_PKGS)
 #   guest.sh e2e RE [LATE]     the e2e test binary, go test -v output (LATE: uptime tests)
+#   guest.sh cgroupfs RE       the tests matching RE with dockerd on the cgroupfs driver
 #   guest.sh upgrade DEB       a newer .deb under a running system container
 #   guest.sh denied            apparmor="DENIED" lines in the kernel log
 #   guest.sh remove-purge      apt remove keeps /var/lib/sysbox, apt purge leaves nothing
@@ -156,6 +157,27 @@ step_unit() {
 	return $rc
 }
 
+# step_cgroupfs RE: Docker's other cgroup driver. dockerd is switched to cgroupfs
+# (exec-opts native.cgroupdriver=cgroupfs, merged into daemon.json), the tests matching RE
+# run, and daemon.json and the systemd driver are put back. Run it when no container runs.
+step_cgroupfs() {
+	local re=$1 rc=0 cfg=/etc/docker/daemon.json saved=/root/daemon.json.saved
+	cp "$cfg" "$saved" || return 1
+	if ! jq '. + {"exec-opts": ["native.cgroupdriver=cgroupfs"]}' "$saved" >"$cfg" ||
+		! systemctl restart docker || ! wait_until 240 docker info; then
+		fail "dockerd with the cgroupfs driver" "$(journalctl -u docker -n 5 --no-pager 2>&1 | tr '\n' ' ')"
+		rc=1
+	else
+		check "docker cgroup driver cgroupfs" test "$(docker info --format '{{.CgroupDriver}}')" = cgroupfs
+		run_tests "$re" || rc=1
+	fi
+	cp "$saved" "$cfg"
+	systemctl restart docker
+	wait_until 240 docker info
+	check "docker cgroup driver systemd again" test "$(docker info --format '{{.CgroupDriver}}')" = systemd
+	return $rc
+}
+
 run_tests() {
 	local rc
 	echo "    go test -v -run '$1' (SYSBOX_E2E_SLOW=${SYSBOX_E2E_SLOW:-4})"
@@ -257,11 +279,12 @@ images) step_images ;;
 install) step_install "$1" ;;
 e2e) step_e2e "$1" "${2:-}" || failed=1 ;;
 unit) step_unit || failed=1 ;;
+cgroupfs) step_cgroupfs "$1" || failed=1 ;;
 upgrade) step_upgrade "$1" ;;
 denied) step_denied ;;
 remove-purge) step_remove_purge ;;
 *)
-	echo "usage: ${0##*/} host|images|install DEB|unit|e2e RE [LATE]|upgrade DEB|denied|remove-purge" >&2
+	echo "usage: ${0##*/} host|images|install DEB|unit|e2e RE [LATE]|cgroupfs RE|upgrade DEB|denied|remove-purge" >&2
 	exit 2
 	;;
 esac

@@ -32,6 +32,9 @@ DEFAULT_RUN='^(TestSystemContainerHasExclusiveRangeAndOwnUptime|TestTwoRunningCo
 # Run after the others, once the guest is up 310 s: they skip on a fresher host, whose own
 # uptime could not be told from a container's.
 LATE_RUN='^(TestUptimeIsTheContainersUptime|TestProcMountedInsideShowsTheContainersMeminfoAndUptime)$'
+# Run again with dockerd on its cgroupfs driver (the subset runs on the systemd driver,
+# Docker's default on such hosts).
+CGROUPFS_RUN='^(TestCgroupV2.*|TestDockerInDockerRunsInnerContainers)$'
 
 STATE_DIR=${VM_STATE_DIR:-/run/sysbox-vm}
 WORK=$root/.tmp/vm
@@ -437,6 +440,7 @@ if $booted; then
 		guest_step unit 600 unit
 		if $installed; then
 			guest_step e2e 1500 e2e "$e2e_run" "$late_run"
+			[ -n "$late_run" ] && guest_step cgroupfs 600 cgroupfs "$CGROUPFS_RUN"
 		else
 			record e2e FAIL 0 "not run: the install failed"
 			failed=$((failed + 1))
