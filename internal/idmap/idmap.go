@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,15 +35,55 @@ const (
 )
 
 // supportedMagic reports whether filesystems of type magic accept
-// MOUNT_ATTR_IDMAP on the kernels we target (5.19 and later for tmpfs 6.3,
-// ceph 6.7, erofs 6.10).
+// MOUNT_ATTR_IDMAP on the running kernel: ext4, xfs, btrfs, f2fs and vfat
+// from 5.19 on (the oldest kernel the project targets), tmpfs from 6.3,
+// ceph from 6.7, erofs from 6.10 (Debian 12's 6.1 cannot ID-map tmpfs).
 func supportedMagic(magic uint32) bool {
+	return supportedOn(magic, runningKernel())
+}
+
+// supportedOn is supportedMagic for kernel release k.
+func supportedOn(magic uint32, k kernelVersion) bool {
 	switch magic {
-	case magicExt4, magicXFS, magicBtrfs, magicTmpfs, magicF2FS, magicMsdos, magicErofs, magicCeph:
+	case magicExt4, magicXFS, magicBtrfs, magicF2FS, magicMsdos:
 		return true
+	case magicTmpfs:
+		return k.atLeast(6, 3)
+	case magicCeph:
+		return k.atLeast(6, 7)
+	case magicErofs:
+		return k.atLeast(6, 10)
 	}
 	return false
 }
+
+// kernelVersion is a kernel release's major and minor numbers.
+type kernelVersion struct{ major, minor int }
+
+func (k kernelVersion) atLeast(major, minor int) bool {
+	return k.major > major || k.major == major && k.minor >= minor
+}
+
+// parseKernelRelease reads "6.1.0-50-amd64" or "6.18.44-fc" as {6 1} / {6 18}.
+func parseKernelRelease(release string) (kernelVersion, error) {
+	var k kernelVersion
+	if _, err := fmt.Sscanf(release, "%d.%d", &k.major, &k.minor); err != nil {
+		return kernelVersion{}, fmt.Errorf("kernel release %q: %w", release, err)
+	}
+	return k, nil
+}
+
+// runningKernel is the running kernel's version, read once (uname). An
+// unreadable release counts as the oldest target, 5.19.
+var runningKernel = sync.OnceValue(func() kernelVersion {
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		if k, err := parseKernelRelease(unix.ByteSliceToString(u.Release[:])); err == nil {
+			return k
+		}
+	}
+	return kernelVersion{5, 19}
+})
 
 // fsName names a filesystem magic for messages.
 func fsName(magic uint32) string {

@@ -188,8 +188,15 @@ func TestIDMapTreeRecursiveIncludesSubmounts(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "mode=755"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
+	// A bind of another directory of the same file system: a submount every
+	// kernel we target can ID-map (tmpfs only from 6.3).
+	other := filepath.Join(filepath.Dir(dir), "other-"+filepath.Base(dir))
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(other)
+	if err := unix.Mount(other, sub, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s: %v", other, err)
 	}
 	defer unix.Unmount(sub, unix.MNT_DETACH)
 	if err := os.WriteFile(filepath.Join(sub, "f"), nil, 0o644); err != nil {
@@ -242,7 +249,7 @@ func TestSupportedByFilesystemType(t *testing.T) {
 		name, path, fsType string
 		want               bool
 	}{
-		{"tmpfs", tmpfs, "tmpfs", true},
+		{"tmpfs (6.3+)", tmpfs, "tmpfs", runningKernel().atLeast(6, 3)},
 		{"overlay", merged, "overlay", false},
 		{"proc", "/proc/self", "proc", false},
 		{"missing path", filepath.Join(base, "nope"), "", false},
@@ -262,9 +269,9 @@ func TestSupportedByFilesystemType(t *testing.T) {
 
 	// What Supported predicts is what the kernel does.
 	u := newUserns(t, testMapping)
-	if tree, err := IDMapTree(tmpfs, u, false); err != nil {
-		t.Errorf("IDMapTree on tmpfs: %v", err)
-	} else {
+	if tree, err := IDMapTree(tmpfs, u, false); (err == nil) != Supported(tmpfs) {
+		t.Errorf("IDMapTree on tmpfs: %v, but Supported says %v", err, Supported(tmpfs))
+	} else if err == nil {
 		tree.Close()
 	}
 	_, err := IDMapTree(merged, u, false)
@@ -286,4 +293,34 @@ func TestNewUsernsCloseCost(t *testing.T) {
 	}
 	t.Logf("NewUserns+Close: %.2f ms each (%d runs)", float64(time.Since(start).Microseconds())/1000/n, n)
 	noChildren(t)
+}
+
+func TestSupportFollowsTheKernelRelease(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		magic   uint32
+		want    bool
+	}{
+		{"6.1.0-50-amd64", magicExt4, true},
+		{"6.1.0-50-amd64", magicTmpfs, false}, // Debian 12
+		{"6.3.0", magicTmpfs, true},
+		{"6.18.44-fc-v1252", magicTmpfs, true},
+		{"6.6.1", magicCeph, false},
+		{"6.7.0", magicCeph, true},
+		{"6.9.9", magicErofs, false},
+		{"6.10.0", magicErofs, true},
+		{"7.0.0", magicErofs, true},
+		{"6.18.0", magicOverlay, false},
+	} {
+		k, err := parseKernelRelease(tc.release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := supportedOn(tc.magic, k); got != tc.want {
+			t.Errorf("%s on %s: supported %v, want %v", fsName(tc.magic), tc.release, got, tc.want)
+		}
+	}
+	if _, err := parseKernelRelease("linux"); err == nil {
+		t.Error("a release without numbers was parsed")
+	}
 }

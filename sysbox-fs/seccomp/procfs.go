@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -88,21 +89,32 @@ func parseProcfsHelperArgs(args []string) (newMount, error) {
 }
 
 // procfsHelper builds the procfs args describe in its own pid namespace and sends the
-// detached mount over reply.
+// detached mount over reply. Each reply is a 4-byte errno (native endian): 0 with the
+// mount's fd attached, or the kernel's error, which the agent answers the caller with as
+// mount(2) would have.
 func procfsHelper(reply *os.File, args []string) error {
 	pm, err := parseProcfsHelperArgs(args)
-	if err != nil {
-		return err
+	mnt := -1
+	if err == nil {
+		mnt, err = makeFS(pm, -1, -1)
 	}
-	mnt, err := makeFS(pm, -1, -1)
 	if err != nil {
+		errno := unix.EINVAL
+		errors.As(err, &errno)
+		_ = unix.Sendmsg(int(reply.Fd()), errnoBytes(errno), nil, nil, 0)
 		return err
 	}
 	defer unix.Close(mnt)
-	if err := unix.Sendmsg(int(reply.Fd()), []byte{0}, unix.UnixRights(mnt), nil, 0); err != nil {
+	if err := unix.Sendmsg(int(reply.Fd()), errnoBytes(0), unix.UnixRights(mnt), nil, 0); err != nil {
 		return fmt.Errorf("procfs helper: send the mount: %w", err)
 	}
 	return nil
+}
+
+func errnoBytes(e unix.Errno) []byte {
+	b := make([]byte, 4)
+	binary.NativeEndian.PutUint32(b, uint32(e))
+	return b
 }
 
 // makeFS makes a detached pm.FSType mount with pm's source, options and attributes. A
@@ -199,13 +211,16 @@ func procfsViaHelper(pidns int, pm newMount) (int, error) {
 		_ = cmd.Process.Kill()
 	}
 	werr := cmd.Wait()
-	if rerr != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return -1, fmt.Errorf("procfs helper: %s (%w)", msg, rerr)
-		}
-		return -1, fmt.Errorf("procfs helper: %w (exit: %v)", rerr, werr)
+	var errno unix.Errno
+	switch {
+	case rerr == nil:
+		return mnt, nil
+	case errors.As(rerr, &errno):
+		return -1, fmt.Errorf("procfs helper: %w", rerr) // the kernel's answer, for the caller
+	case strings.TrimSpace(stderr.String()) != "":
+		return -1, fmt.Errorf("procfs helper: %s (%w)", strings.TrimSpace(stderr.String()), rerr)
 	}
-	return mnt, nil
+	return -1, fmt.Errorf("procfs helper: %w (exit: %v)", rerr, werr)
 }
 
 // startInPidNS starts cmd as a child in pid namespace pidns: from a throwaway thread that
@@ -223,7 +238,8 @@ func startInPidNS(cmd *exec.Cmd, pidns int) error {
 	return <-done
 }
 
-// receiveFd receives one fd sent with SCM_RIGHTS on f within timeout.
+// receiveFd receives the helper's reply on f within timeout: the fd sent with SCM_RIGHTS,
+// or the errno the helper met.
 func receiveFd(f *os.File, timeout time.Duration) (int, error) {
 	conn, err := net.FileConn(f)
 	if err != nil {
@@ -237,10 +253,16 @@ func receiveFd(f *os.File, timeout time.Duration) (int, error) {
 	if err := uc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return -1, err
 	}
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+	buf, oob := make([]byte, 4), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return -1, fmt.Errorf("receive the mount: %w", err)
+	}
+	if n != 4 {
+		return -1, fmt.Errorf("receive the mount: a reply of %d bytes", n)
+	}
+	if errno := unix.Errno(binary.NativeEndian.Uint32(buf)); errno != 0 {
+		return -1, fmt.Errorf("make the procfs: %w", errno)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {

@@ -216,14 +216,6 @@ stat -c %s /dev/shm/fill; rm -f /dev/shm/fill`)
 		}
 	}
 
-	_, errOut, code = dockerSplit(t, nil, "exec", name, "sh", "-c", intoSub+`for i in $(seq 40); do sleep 30 & done; wait`)
-	if code == 12 || !strings.Contains(errOut, "can't fork") {
-		t.Errorf("40 forks in an unlimited child of a --pids-limit 20 container: exit %d, stderr %q; want fork failures", code, errOut)
-	}
-	if cur := atoiFile(t, filepath.Join(hostDir, "pids.current")); cur > 20 {
-		t.Errorf("pids.current %d above the container's limit 20", cur)
-	}
-
 	before := readFile(t, filepath.Join(hostDir, "cpu.stat"))
 	if _, errOut, code = dockerSplit(t, nil, "exec", name, "sh", "-c", intoSub+`timeout 3 sh -c 'while :; do :; done'; true`); code != 0 {
 		t.Errorf("cpu probe: exit %d, stderr %q", code, errOut)
@@ -231,6 +223,15 @@ stat -c %s /dev/shm/fill; rm -f /dev/shm/fill`)
 	after := readFile(t, filepath.Join(hostDir, "cpu.stat"))
 	if throttled(t, after) <= throttled(t, before) {
 		t.Errorf("a busy loop in the child under --cpus 0.5 was never throttled:\nbefore %s\nafter %s", before, after)
+	}
+
+	// Last: the forked sleeps hold the pids budget until they end.
+	_, errOut, code = dockerSplit(t, nil, "exec", name, "sh", "-c", intoSub+`for i in $(seq 40); do sleep 5 & done; wait`)
+	if code == 12 || !strings.Contains(errOut, "can't fork") {
+		t.Errorf("40 forks in an unlimited child of a --pids-limit 20 container: exit %d, stderr %q; want fork failures", code, errOut)
+	}
+	if cur := atoiFile(t, filepath.Join(hostDir, "pids.current")); cur > 20 {
+		t.Errorf("pids.current %d above the container's limit 20", cur)
 	}
 }
 

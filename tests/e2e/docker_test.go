@@ -710,7 +710,15 @@ func TestSystemdBootsAsInitWithNoFailedUnits(t *testing.T) {
 	})
 	failed, _, _ := dockerSplit(t, nil, "exec", name, "systemctl", "--failed", "--no-legend", "--plain")
 	if state != "running" {
-		t.Fatalf("systemd state %q, want running; failed units:\n%s", state, failed)
+		// The failed units' own words, for whoever reads the failure.
+		var why strings.Builder
+		for _, l := range lines(failed) {
+			if f := strings.Fields(l); len(f) > 0 {
+				out, _, _ := dockerSplit(t, nil, "exec", name, "journalctl", "--no-pager", "-o", "cat", "-n", "15", "-u", f[0])
+				fmt.Fprintf(&why, "--- journal of %s:\n%s", f[0], out)
+			}
+		}
+		t.Fatalf("systemd state %q, want running; failed units:\n%s%s", state, failed, why.String())
 	}
 	if pid1 := strings.TrimSpace(docker(t, "exec", name, "cat", "/proc/1/comm")); pid1 != "systemd" {
 		t.Fatalf("pid 1 is %q", pid1)

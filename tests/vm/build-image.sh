@@ -56,23 +56,10 @@ deb_depends() {
 package_list() {
 	local deb=$1
 	{
+		# shellcheck disable=SC2086 # a list of package names
 		printf '%s\n' $BASE_PACKAGES
 		if [ -n "$deb" ]; then deb_depends "$deb"; fi
 	} | sort -u
-}
-
-# debian_mirror prints the Debian mirror of the host's apt configuration, or fails.
-debian_mirror() {
-	local m=${SYSBOX_DEBIAN_MIRROR:-}
-	if [ -z "$m" ]; then
-		m=$(grep -hsE '^URIs:.*/debian/?$' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}')
-	fi
-	if [ -z "$m" ]; then
-		m=$(grep -hsE "^deb( \[[^]]*\])? [^ ]*/debian/? ${SUITE}( |$)" /etc/apt/sources.list \
-			/etc/apt/sources.list.d/*.list | head -n1 | sed -E 's/^deb( \[[^]]*\])? //' | awk '{print $1}')
-	fi
-	[ -n "$m" ] || die "no Debian mirror in the host's apt configuration (/etc/apt/sources.list{,.d}); set SYSBOX_DEBIAN_MIRROR"
-	echo "$m"
 }
 
 # configure_guest ROOT KEY writes the guest's configuration into its root file system.
@@ -86,6 +73,7 @@ configure_guest() {
 	printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$root/etc/systemd/network/20-wired.network"
 	: >"$root/etc/resolv.conf"
 	# root logs in with the build's key only.
+	# shellcheck disable=SC2174 # /root exists: only .ssh is made
 	mkdir -p -m 0700 "$root/root/.ssh"
 	install -m 0600 "$pubkey" "$root/root/.ssh/authorized_keys"
 	printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n' \
@@ -109,49 +97,13 @@ enable_units() {
 	chroot "$root" systemctl set-default multi-user.target
 }
 
-# install_packages ROOT LOG PKG... installs packages with apt-get in a chroot; the kernel
-# file systems it needs are mounted in a private mount namespace, gone with it.
-install_packages() {
-	local root=$1 logfile=$2
-	shift 2
-	cp /etc/resolv.conf "$root/etc/resolv.conf"
-	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
-	chmod 0755 "$root/usr/sbin/policy-rc.d"
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	run_logged "$logfile" unshare --mount --propagation private bash -euc '
-		root=$1; shift
-		mount -t proc proc "$root/proc"
-		mount -t sysfs sysfs "$root/sys"
-		mount --bind /dev "$root/dev"
-		mount -t tmpfs tmpfs "$root/run"
-		in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-			HOME=/root DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
-		rc=0
-		{ in_root apt-get update -q &&
-		  in_root apt-get install -y -q --no-install-recommends "$@" &&
-		  in_root apt-get clean; } || rc=$?
-		umount "$root/run" "$root/dev" "$root/sys" "$root/proc"
-		exit $rc
-	' install-packages "$root" "$@"
-	rm -f "$root/usr/sbin/policy-rc.d"
-}
-
 # recipe_hash DEB prints the cache key of the image.
 recipe_hash() {
 	{
-		declare -f package_list configure_guest enable_units install_packages build_rootfs make_disk
+		declare -f package_list configure_guest enable_units chroot_install build_rootfs make_disk
 		echo "$SUITE" "$DISK_SIZE"
 		package_list "$1"
 	} | sha256sum | cut -c1-16
-}
-
-run_logged() {
-	local logfile=$1
-	shift
-	if ! "$@" >>"$logfile" 2>&1; then
-		log_tail "$logfile" 40
-		die "failed: $*"
-	fi
 }
 
 # build_rootfs ROOT LOG DEB: debootstrap, the packages, the configuration.
@@ -162,7 +114,8 @@ build_rootfs() {
 	run_logged "$logfile" debootstrap --variant=minbase "$SUITE" "$root" "$mirror"
 	log "installing $(package_list "$deb" | wc -l) packages (kernel, systemd, docker.io, ...)"
 	# shellcheck disable=SC2046 # a list of package names
-	install_packages "$root" "$logfile" $(package_list "$deb")
+	chroot_install "$root" "$logfile" $(package_list "$deb")
+	rm -f "$root/usr/sbin/policy-rc.d"
 	configure_guest "$root" "$work/id_ed25519.pub"
 	run_logged "$logfile" enable_units "$root"
 	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/log/apt/* "$root"/tmp/* "$root"/var/tmp/*

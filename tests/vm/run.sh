@@ -18,6 +18,9 @@
 # Exits non-zero when anything failed; the last line is "tests: N passed, N failed, N skipped"
 # (the e2e tests' verdicts plus the bed's own checks).
 set -uo pipefail
+# The whole script is one compound command: bash parses it before running any of it, so a
+# checkout that changes this file under a running guest (a merge, a pull) cannot break the run.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/../../scripts/lib.sh"
@@ -25,7 +28,13 @@ root=$(repo_root)
 cd "$root" || exit 1
 
 # The subset: what a stock host must show, lean enough for TCG (each docker run 10-30 s).
-DEFAULT_RUN='^(TestSystemContainerHasExclusiveRangeAndOwnUptime|TestTwoRunningContainersGetDisjointRanges|TestRootfsIsIDMappedNotChowned|TestBindMountsAndVolumesAreIDMapped|TestCgroupV2.*|TestProcShowsTheContainersMemoryAndCPUs|TestUptimeIsTheContainersUptime|TestExecProcessGetsTheContainersSysinfo|TestProcMountedInsideShowsTheContainersMeminfoAndUptime|TestSysfsMountedInsideShowsTheContainersCPUs|TestVirtualFilesAndRootProcCannotBeUnmounted|TestDockerInDockerRunsInnerContainers|TestSystemdBootsAsInitWithNoFailedUnits|TestSysboxFsRestartKeepsRunningContainersVirtualFiles|TestMgrRestartKeepsRunningLeaseAndIssuesNewRange|TestSysFilesPerContainer)$'
+DEFAULT_RUN='^(TestSystemContainerHasExclusiveRangeAndOwnUptime|TestTwoRunningContainersGetDisjointRanges|TestRootfsIsIDMappedNotChowned|TestBindMountsAndVolumesAreIDMapped|TestCgroupV2.*|TestProcShowsTheContainersMemoryAndCPUs|TestExecProcessGetsTheContainersSysinfo|TestSysfsMountedInsideShowsTheContainersCPUs|TestVirtualFilesAndRootProcCannotBeUnmounted|TestDockerInDockerRunsInnerContainers|TestSystemdBootsAsInitWithNoFailedUnits|TestSysboxFsRestartKeepsRunningContainersVirtualFiles|TestMgrRestartKeepsRunningLeaseAndIssuesNewRange|TestSysFilesPerContainer|TestSystemContainersRunUnderTheSysboxContainerProfile|TestAppArmorDeniesWhatNoSystemContainerNeeds)$'
+# Run after the others, once the guest is up 310 s: they skip on a fresher host, whose own
+# uptime could not be told from a container's.
+LATE_RUN='^(TestUptimeIsTheContainersUptime|TestProcMountedInsideShowsTheContainersMeminfoAndUptime)$'
+# Run again with dockerd on its cgroupfs driver (the subset runs on the systemd driver,
+# Docker's default on such hosts).
+CGROUPFS_RUN='^(TestCgroupV2.*|TestDockerInDockerRunsInnerContainers)$'
 
 STATE_DIR=${VM_STATE_DIR:-/run/sysbox-vm}
 WORK=$root/.tmp/vm
@@ -37,7 +46,8 @@ BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-420}
 KVM_PROBE=${VM_KVM_PROBE:-20}
 export SYSBOX_E2E_SLOW=${SYSBOX_E2E_SLOW:-4}
 
-keep=false boot_only=false accel=auto e2e_run=${VM_E2E_RUN:-$DEFAULT_RUN}
+keep=false boot_only=false accel=auto e2e_run=${VM_E2E_RUN:-$DEFAULT_RUN} late_run=$LATE_RUN
+[ -n "${VM_E2E_RUN:-}" ] && late_run=""
 usage() {
 	sed -n '7,14p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
@@ -89,6 +99,7 @@ while [ $# -gt 0 ]; do
 	--boot-only) boot_only=true ;;
 	--run)
 		e2e_run=${2:?--run needs a regexp}
+		late_run=""
 		shift
 		;;
 	--accel)
@@ -122,6 +133,7 @@ count() {
 	f=$(grep -cE '^CHECK FAIL |^[[:space:]]*--- FAIL' "$1")
 	s=$(grep -cE '^[[:space:]]*--- SKIP' "$1")
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	step_counts="$p passed, $f failed, $s skipped"
 }
 # guest_step NAME SECONDS ARGS...: runs tests/vm/guest.sh ARGS in the guest, streams and logs
 # its output, counts its checks, records the step.
@@ -141,12 +153,15 @@ guest_step() {
 	local secs=$((SECONDS - start))
 	timings+=("$name ${secs}s")
 	if [ "$rc" -eq 0 ]; then
-		record "$name" PASS "$secs" ""
+		record "$name" PASS "$secs" "$step_counts"
 	elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 		record "$name" FAIL "$secs" "timed out after ${limit}s"
 		failed=$((failed + 1))
 	else
-		record "$name" FAIL "$secs" "exit $rc"
+		# What failed, by name: top-level tests and checks.
+		local what
+		what=$(sed -nE 's/^--- FAIL: ([^ ]+).*/\1/p; s/^CHECK FAIL ([^:]+):.*/\1/p' "$logf" | paste -sd, | sed 's/,/, /g')
+		record "$name" FAIL "$secs" "$step_counts, exit $rc${what:+; failed: $what}"
 		# a step that died without a CHECK FAIL line still counts as one failure
 		grep -qE '^CHECK FAIL |^[[:space:]]*--- FAIL' "$logf" || failed=$((failed + 1))
 	fi
@@ -188,36 +203,23 @@ phase "build: packages, e2e test binary, test images, guest disk"
 start=$SECONDS
 build_ok=true
 debs=()
-if grep -q '^deb:' Makefile && [ -x packaging/deb/build.sh ]; then
-	rm -f bin/sysboxd_*.deb
-	if nice -n 10 make --no-print-directory deb >"$WORK/log/deb.log" 2>&1; then
-		deb1=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
-		v1=$(dpkg-deb -f "$deb1" Version)
-		mv "$deb1" "$SHARE/"
-		# The upgrade target: the same tree, a higher version.
-		if nice -n 10 make --no-print-directory deb VERSION="${v1%-*}+vmupgrade-1" >>"$WORK/log/deb.log" 2>&1; then
-			deb2=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
-			mv "$deb2" "$SHARE/"
-			debs=("$SHARE/$(basename "$deb1")" "$SHARE/$(basename "$deb2")")
-		else
-			build_ok=false
-		fi
+rm -f bin/sysboxd_*.deb
+if nice -n 10 make --no-print-directory deb >"$WORK/log/deb.log" 2>&1; then
+	deb1=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
+	v1=$(dpkg-deb -f "$deb1" Version)
+	mv "$deb1" "$SHARE/"
+	# The upgrade target: the same tree, a higher version.
+	if nice -n 10 make --no-print-directory deb VERSION="${v1%-*}+vmupgrade-1" >>"$WORK/log/deb.log" 2>&1; then
+		deb2=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
+		mv "$deb2" "$SHARE/"
+		debs=("$SHARE/$(basename "$deb1")" "$SHARE/$(basename "$deb2")")
 	else
 		build_ok=false
 	fi
-	$build_ok || { log_tail "$WORK/log/deb.log" 30; record build FAIL 0 "make deb failed"; }
 else
-	# No package in this tree yet: the binaries and units are installed the package's way.
-	if nice -n 10 scripts/build.sh >"$WORK/log/build.log" 2>&1; then
-		mkdir -p "$SHARE/dev/bin"
-		cp bin/sysbox-runc bin/sysbox-mgr bin/sysbox-fs "$SHARE/dev/bin/"
-		cp -r scripts packaging "$SHARE/dev/"
-	else
-		log_tail "$WORK/log/build.log" 30
-		record build FAIL 0 "scripts/build.sh failed"
-		build_ok=false
-	fi
+	build_ok=false
 fi
+$build_ok || { log_tail "$WORK/log/deb.log" 30; record build FAIL 0 "make deb failed"; }
 if $build_ok; then
 	if ! nice -n 10 go test -c -tags 'e2e seccomp' -o "$SHARE/e2e.test" ./tests/e2e >"$WORK/log/e2e-build.log" 2>&1; then
 		log_tail "$WORK/log/e2e-build.log" 30
@@ -225,14 +227,27 @@ if $build_ok; then
 		build_ok=false
 	fi
 fi
+# Unit tests that act on the kernel (mounts, ID-mapping, namespaces, seccomp, cgroups), run
+# as root in the guest too: there they meet kernel 6.1, cgroup v2 and AppArmor for real.
+UNIT_PKGS=(internal/idmap internal/mountns internal/mountstage sysbox-runc/internal/rootfs
+	sysbox-runc/internal/lifecycle sysbox-fs/seccomp sysbox-mgr/preflight)
+if $build_ok; then
+	rm -rf "$SHARE/unit" && mkdir -p "$SHARE/unit"
+	for pkg in "${UNIT_PKGS[@]}"; do
+		if ! nice -n 10 go test -c -tags seccomp -o "$SHARE/unit/${pkg//\//_}.test" "./$pkg" >>"$WORK/log/e2e-build.log" 2>&1; then
+			log_tail "$WORK/log/e2e-build.log" 30
+			record build FAIL 0 "go test -c ./$pkg failed"
+			build_ok=false
+			break
+		fi
+	done
+fi
 images=(busybox debian-docker debian-systemd)
 if $build_ok && ! nice -n 10 tests/images/build.sh --export "$SHARE/images" "${images[@]}"; then
 	record build FAIL 0 "tests/images/build.sh --export failed"
 	build_ok=false
 fi
-image_args=()
-[ ${#debs[@]} -gt 0 ] && image_args=(--deb "${debs[0]}")
-if $build_ok && ! img=$(nice -n 10 "$here/build-image.sh" "${image_args[@]}"); then
+if $build_ok && ! img=$(nice -n 10 "$here/build-image.sh" --deb "${debs[0]}"); then
 	record build FAIL 0 "tests/vm/build-image.sh failed"
 	build_ok=false
 fi
@@ -303,7 +318,11 @@ kvm_boots() {
 		fi
 		sleep 1
 	done
-	log "KVM did not boot in ${KVM_PROBE}s ($(tail -c 200 "$WORK/log/qemu.log" | tr '\n' ' ')): using TCG"
+	if qemu_alive; then
+		log "KVM: no kernel output in ${KVM_PROBE}s: using TCG"
+	else
+		log "KVM: qemu exited ($(tail -c 200 "$WORK/log/qemu.log" | tr '\n' ' ')): using TCG"
+	fi
 	kill_qemu
 	return 1
 }
@@ -341,12 +360,19 @@ images_layer() {
 	layer="$img/images-$key.qcow2"
 	LAYER=$layer
 	[ -f "$layer" ] && return 0
+	# Runs beside each other (VM_STATE_DIR) share the cache: one builds the layer, the others
+	# wait for it.
+	exec 8>"$img/.images.lock"
+	flock 8
+	if [ -f "$layer" ]; then
+		exec 8>&-
+		return 0
+	fi
 	phase "test images into the guest disk (once per image recipe)"
 	find "$img" -maxdepth 1 -name 'images-*.qcow2*' -delete
-	overlay "$img/disk.qcow2" "$layer.tmp" || return 1
-	boot "$layer.tmp" || return 1
-	guest_step images 1200 images || {
+	overlay "$img/disk.qcow2" "$layer.tmp" && boot "$layer.tmp" && guest_step images 1200 images || {
 		kill_qemu
+		exec 8>&-
 		return 1
 	}
 	# No machine-id of this boot on the disk: each run's guest makes its own.
@@ -355,10 +381,13 @@ images_layer() {
 	while qemu_alive && [ $SECONDS -lt $end ]; do sleep 1; done
 	if qemu_alive; then
 		kill_qemu
+		exec 8>&-
 		return 1
 	fi
 	rm -f "$STATE_DIR/state"
+	chmod 0444 "$layer.tmp"
 	mv "$layer.tmp" "$layer"
+	exec 8>&-
 	timings+=("images-layer $((SECONDS - start))s")
 }
 
@@ -406,24 +435,21 @@ if $booted; then
 	guest_step host 400 host
 	guest_step images 600 images
 	installed=false
-	if [ ${#debs[@]} -gt 0 ]; then
-		guest_step install 300 install "/mnt/share/$(basename "${debs[0]}")" && installed=true
-	else
-		guest_step dev-install 300 dev-install && installed=true
-		log "no 'make deb' in this tree: installed the binaries directly; upgrade and purge are not run"
-	fi
+	guest_step install 300 install "/mnt/share/$(basename "${debs[0]}")" && installed=true
 	if ! $boot_only; then
+		guest_step unit 600 unit
 		if $installed; then
-			guest_step e2e 1500 e2e "$e2e_run"
+			guest_step e2e 1500 e2e "$e2e_run" "$late_run"
+			[ -n "$late_run" ] && guest_step cgroupfs 600 cgroupfs "$CGROUPFS_RUN"
 		else
 			record e2e FAIL 0 "not run: the install failed"
 			failed=$((failed + 1))
 		fi
-		if $installed && [ ${#debs[@]} -gt 1 ]; then
+		if $installed; then
 			guest_step upgrade 400 upgrade "/mnt/share/$(basename "${debs[1]}")"
 		fi
 		guest_step denied 60 denied
-		if $installed && [ ${#debs[@]} -gt 0 ]; then
+		if $installed; then
 			guest_step remove-purge 300 remove-purge
 		fi
 	fi
@@ -454,3 +480,5 @@ echo "vm: accelerator ${ACCEL:-none}, kernel $(cat "${img:-/nonexistent}/kernel-
 [ "$any_fail" -eq 1 ] && [ "$failed" -eq 0 ] && failed=1
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$any_fail" -eq 0 ]
+exit
+}
