@@ -204,7 +204,9 @@ start=$SECONDS
 build_ok=true
 debs=()
 rm -f bin/sysboxd_*.deb
-if nice -n 10 make --no-print-directory deb >"$WORK/log/deb.log" 2>&1; then
+# The package version comes from git (make deb), not from a VERSION that an outer `make test`
+# exported (git describe's stamp, e.g. a bare commit id, is no Debian version).
+if nice -n 10 env -u VERSION -u COMMIT make --no-print-directory deb >"$WORK/log/deb.log" 2>&1; then
 	deb1=$(ls -t bin/sysboxd_*_amd64.deb | head -n1)
 	v1=$(dpkg-deb -f "$deb1" Version)
 	mv "$deb1" "$SHARE/"
