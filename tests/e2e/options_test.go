@@ -78,14 +78,15 @@ func xattrTool(t *testing.T) string {
 func TestAllowTrustedXattrLetsContainerRootUseTrustedXattrs(t *testing.T) {
 	tool := xattrTool(t)
 	mount := "-v=" + tool + ":/usr/local/bin/xattrtool:ro"
-	script := "touch /f && xattrtool set /f trusted.x 1 && xattrtool get /f trusted.x && xattrtool list /f; echo rc=$?"
+	// exec 2>&1: the helper's error message goes to the output checked below.
+	script := "exec 2>&1; touch /f && xattrtool set /f trusted.x 1 && xattrtool get /f trusted.x && xattrtool list /f; echo rc=$?"
 
-	out := sysRun(t, "-e", "SYSBOX_ALLOW_TRUSTED_XATTR=TRUE", mount, busybox, "sh", "-c", script+" 2>&1")
+	out := sysRun(t, "-e", "SYSBOX_ALLOW_TRUSTED_XATTR=TRUE", mount, busybox, "sh", "-c", script)
 	if l := lines(out); len(l) < 3 || l[0] != "1" || !contains(l, "trusted.x") || l[len(l)-1] != "rc=0" {
 		t.Errorf("with the option, want trusted.x set, read back as 1 and listed:\n%s", out)
 	}
 
-	out = sysRun(t, mount, busybox, "sh", "-c", script+" 2>&1")
+	out = sysRun(t, mount, busybox, "sh", "-c", script)
 	if !strings.Contains(out, "operation not permitted") || strings.Contains(out, "rc=0") {
 		t.Errorf("without the option, want setting trusted.x to fail with EPERM:\n%s", out)
 	}
