@@ -112,7 +112,7 @@ func hostOwner(t *testing.T, path string) uint32 {
 // of the call, while a chown of any other file gets the kernel's answer.
 func TestChownOfSysfsIsIgnored(t *testing.T) {
 	c := startUsernsChild(t)
-	const sysfsFile = "/sys/kernel/address_bits"
+	const sysfsFile = "/sys/kernel/uevent_seqnum"
 	if _, err := os.Stat(sysfsFile); err != nil {
 		t.Skipf("no %s: %v", sysfsFile, err)
 	}
@@ -127,8 +127,8 @@ func TestChownOfSysfsIsIgnored(t *testing.T) {
 		{"chown " + sysfsFile + " 1000", sysfsFile, 0},
 		{"lchown " + sysfsFile + " 1000", sysfsFile, 0},
 		{"fchown " + sysfsFile + " 1000", sysfsFile, 0},
-		{"fchownat /sys/kernel address_bits 1000", sysfsFile, 0},
-		{"chown /sys/kernel/../kernel/address_bits 1000", sysfsFile, 0},
+		{"fchownat /sys/kernel uevent_seqnum 1000", sysfsFile, 0},
+		{"chown /sys/kernel/../kernel/uevent_seqnum 1000", sysfsFile, 0},
 		{"chown /sys/class/net/lo 1000", "/sys/class/net/lo", 0}, // a sysfs symlink, followed
 		// uid 1000 is not mapped in the child's user namespace.
 		{"chown " + other + " 1000", other, unix.EINVAL},
@@ -265,7 +265,7 @@ func TestOptionCallsOfAnUnknownContainerContinue(t *testing.T) {
 	c := startChildWith(t, ta, "unknown", &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER, UidMappings: one, GidMappings: one,
 	})
-	if a := c.do(t, "chown /sys/kernel/address_bits 1000"); a.Errno != int(unix.EINVAL) {
+	if a := c.do(t, "chown /sys/kernel/uevent_seqnum 1000"); a.Errno != int(unix.EINVAL) {
 		t.Errorf("chown of sysfs: errno %d, want the kernel's EINVAL", a.Errno)
 	}
 	f := filepath.Join(t.TempDir(), "f")

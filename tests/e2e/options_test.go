@@ -13,7 +13,7 @@ import (
 // The per-container options that sysbox-fs's seccomp agent carries out:
 // SYSBOX_IGNORE_SYSFS_CHOWN and SYSBOX_ALLOW_TRUSTED_XATTR.
 
-const sysfsFile = "/sys/kernel/address_bits"
+const sysfsFile = "/sys/kernel/uevent_seqnum"
 
 // TestIgnoreSysfsChownMakesChownOfSysfsSucceedWithoutEffect proves that with
 // SYSBOX_IGNORE_SYSFS_CHOWN=TRUE container root's chown of a sysfs file
