@@ -162,13 +162,20 @@ func TestProcMountOnOlderKernelsIsOfTheCallersPidNamespace(t *testing.T) {
 			if a := c.do(t, "mount proc "+t.TempDir()+" 0 nosuchoption=1"); a.Errno != int(unix.EINVAL) {
 				t.Errorf("mount with an unknown proc option: errno %d, want EINVAL", a.Errno)
 			}
-			if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
-				t.Errorf("umount -l of the procfs: errno %d", a.Errno)
-			}
-			if entries, _ := os.ReadDir(ta.cfg.StageDir); len(entries) != 0 {
-				t.Errorf("stage left behind: %d entries in %s", len(entries), ta.cfg.StageDir)
-			}
+			unmountLeavingNoStage(t, ta, c, p)
 		})
+	}
+}
+
+// unmountLeavingNoStage lazily unmounts the emulated mount at p (the kernel's
+// business: it must succeed) and checks that no stage of the agent is left.
+func unmountLeavingNoStage(t *testing.T, ta *testAgent, c *trapped, p string) {
+	t.Helper()
+	if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
+		t.Errorf("umount -l of %s: errno %d, want 0", p, a.Errno)
+	}
+	if entries, _ := os.ReadDir(ta.cfg.StageDir); len(entries) != 0 {
+		t.Errorf("stage left behind: %d entries in %s", len(entries), ta.cfg.StageDir)
 	}
 }
 
@@ -361,12 +368,7 @@ func TestSysfsMountAssembledOnAStageIsOfTheCallersNetNamespace(t *testing.T) {
 	if a := c.do(t, "umount "+online+" 0"); a.Errno != int(unix.EPERM) {
 		t.Errorf("umount cpu/online: errno %d, want EPERM", a.Errno)
 	}
-	if a := c.do(t, "umount "+p+" "+strconv.Itoa(unix.MNT_DETACH)); a.Errno != 0 {
-		t.Errorf("umount -l of the sysfs: errno %d, want 0", a.Errno)
-	}
-	if entries, _ := os.ReadDir(ta.cfg.StageDir); len(entries) != 0 {
-		t.Errorf("stage left behind: %d entries in %s", len(entries), ta.cfg.StageDir)
-	}
+	unmountLeavingNoStage(t, ta, c, p)
 }
 
 // TestTrappedMountCost times mount + lazy umount pairs through the agent:
