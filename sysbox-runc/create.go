@@ -55,6 +55,7 @@ type sysContainer struct {
 	root     string
 	pidFile  string // absolute: create works in the bundle directory
 	detach   bool
+	keep     bool // run --keep: a foreground container is not deleted when it exits
 	d        *daemons
 	prepared *lifecycle.Prepared
 	c        *libcontainer.Container
@@ -200,14 +201,17 @@ func (sc *sysContainer) start(ctx *cli.Context) (retErr error) {
 	if sc.detach {
 		return nil
 	}
-	// run in the foreground: release init, wait for it, then delete.
+	// run in the foreground: release init, wait for it, then delete (unless --keep:
+	// the stopped container then keeps its lease, FUSE tree and rootfs until delete).
 	if err := sc.c.Exec(); err != nil {
 		return fmt.Errorf("start container: %w", err)
 	}
 	code, err := waitForeground(process, procStdio)
 	procStdio.Close()
-	if derr := destroyContainer(bg, sc.c, sc.root, sc.d); derr != nil {
-		log.WithError(derr).Warn("delete after run")
+	if !sc.keep {
+		if derr := destroyContainer(bg, sc.c, sc.root, sc.d); derr != nil {
+			log.WithError(derr).Warn("delete after run")
+		}
 	}
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ var runCommand = &cli.Command{
 	Flags: append(createFlags(),
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the container's process"},
 		&cli.BoolFlag{Name: "no-subreaper", Usage: "no effect: the container's init always has a pid namespace of its own, which reaps the container's orphans, so sysbox-runc never becomes a subreaper"},
-		&cli.BoolFlag{Name: "keep", Usage: "accepted for runc compatibility; the container is deleted after it exits"},
+		&cli.BoolFlag{Name: "keep", Usage: "do not delete the container after it exits: it stays stopped, holding its uid range and FUSE tree, until 'delete' (a detached container is never deleted by run)"},
 	),
 	Action: func(ctx *cli.Context) error {
 		if err := checkArgs(ctx, 1, true); err != nil {
@@ -21,6 +21,7 @@ var runCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		sc.keep = ctx.Bool("keep")
 		defer sc.close()
 		if err := sc.start(ctx); err != nil {
 			return err

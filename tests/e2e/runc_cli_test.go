@@ -432,3 +432,35 @@ func TestRuncCLIEngineMappingsAreRefusedNamingUsernsRemap(t *testing.T) {
 		t.Errorf("a refused create holds a lease: %+v", l)
 	}
 }
+
+// TestRuncCLIRunKeepLeavesTheStoppedContainer: `run --keep` in the foreground
+// leaves the container stopped after its process exits (state answers), and a
+// later delete removes it; for sysbox-runc the container's FUSE tree stays
+// until that delete.
+func TestRuncCLIRunKeepLeavesTheStoppedContainer(t *testing.T) {
+	for _, rt := range cliRuntimes(t) {
+		t.Run(filepath.Base(rt), func(t *testing.T) {
+			dir := bundle(t)
+			setProcess(t, dir, "true")
+			root, id := t.TempDir(), cliID(t, rt)
+			t.Cleanup(func() { run(t, rt, "--root", root, "delete", "--force", id) })
+			must(t, rt, "--root", root, "run", "--keep", "--bundle", dir, id)
+			out := must(t, rt, "--root", root, "state", id)
+			if !strings.Contains(out, `"stopped"`) {
+				t.Fatalf("state after run --keep: %s, want stopped", out)
+			}
+			tree := filepath.Join("/var/lib/sysboxfs", id)
+			sysbox := rt == runtime
+			if _, err := os.Stat(tree); sysbox && err != nil {
+				t.Errorf("the kept container's FUSE tree %s: %v", tree, err)
+			}
+			must(t, rt, "--root", root, "delete", id)
+			if _, err := run(t, rt, "--root", root, "state", id); err == nil {
+				t.Errorf("state after delete succeeded, want the container gone")
+			}
+			if _, err := os.Stat(tree); sysbox && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("FUSE tree %s after delete: %v, want it gone", tree, err)
+			}
+		})
+	}
+}
